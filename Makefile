@@ -1,0 +1,37 @@
+# The two commands a newcomer needs:
+#   make run    set up what is missing, build, and run hearken's main job on the embedded defaults
+#   make test   the same set-up, then every lint and test
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+ROOT := $(CURDIR)
+export SHERPA_ONNX_LIB_DIR := $(ROOT)/.hearken/models/sherpa-onnx-runtime
+export HEARKEN_MODELS_DIR := $(ROOT)/.hearken/models
+CONFIG ?= config/dev.toml
+
+.PHONY: run test setup build lint unit bench clean
+
+setup:
+	scripts/setup
+
+build: setup
+	cargo build --release --locked
+
+run: build
+	scripts/demo $(CONFIG)
+
+lint: setup
+	cargo fmt --all --check
+	cargo clippy --all-targets --locked -- -D warnings
+
+unit: setup
+	trap 'scripts/local-llm stop' EXIT; cargo test --locked
+
+test: lint unit
+
+bench: setup
+	scripts/setup --reference
+	scripts/bench
+
+clean:
+	cargo clean
+	rm -rf .hearken/run

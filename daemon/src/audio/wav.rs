@@ -1,0 +1,158 @@
+//! WAV files in and out, converted to what the engines want.
+
+use std::path::{Path, PathBuf};
+
+use super::resample;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WavError {
+    #[error("cannot read WAV {path}: {source}")]
+    Read { path: PathBuf, source: hound::Error },
+    #[error("cannot write WAV {path}: {source}")]
+    Write { path: PathBuf, source: hound::Error },
+    #[error("WAV {path}: {message}")]
+    Format { path: PathBuf, message: String },
+}
+
+/// Audio as read from a file: interleaved samples scaled to [-1, 1].
+#[derive(Debug, Clone)]
+pub struct Audio {
+    pub sample_rate: u32,
+    pub channels: u16,
+    pub samples: Vec<f32>,
+}
+
+impl Audio {
+    pub fn duration_s(&self) -> f64 {
+        self.samples.len() as f64 / self.channels.max(1) as f64 / self.sample_rate as f64
+    }
+
+    /// Averages channels into one.
+    pub fn to_mono(&self) -> Vec<f32> {
+        let ch = self.channels.max(1) as usize;
+        if ch == 1 {
+            return self.samples.clone();
+        }
+        self.samples
+            .chunks_exact(ch)
+            .map(|frame| frame.iter().sum::<f32>() / ch as f32)
+            .collect()
+    }
+}
+
+pub fn read(path: &Path) -> Result<Audio, WavError> {
+    let reader = hound::WavReader::open(path).map_err(|source| WavError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let spec = reader.spec();
+    let read_err = |source| WavError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let samples: Vec<f32> = match (spec.sample_format, spec.bits_per_sample) {
+        (hound::SampleFormat::Float, 32) => reader
+            .into_samples::<f32>()
+            .collect::<Result<_, _>>()
+            .map_err(read_err)?,
+        (hound::SampleFormat::Int, bits @ 8..=32) => {
+            let scale = 1.0 / (1u64 << (bits - 1)) as f32;
+            reader
+                .into_samples::<i32>()
+                .map(|s| s.map(|v| v as f32 * scale))
+                .collect::<Result<_, _>>()
+                .map_err(read_err)?
+        }
+        (format, bits) => {
+            return Err(WavError::Format {
+                path: path.to_owned(),
+                message: format!("unsupported sample format {format:?} with {bits} bits"),
+            })
+        }
+    };
+    Ok(Audio {
+        sample_rate: spec.sample_rate,
+        channels: spec.channels,
+        samples,
+    })
+}
+
+/// Reads any WAV as mono f32 at `rate` Hz.
+pub fn read_mono(path: &Path, rate: u32) -> Result<Vec<f32>, WavError> {
+    let audio = read(path)?;
+    let mono = audio.to_mono();
+    resample::resample(&mono, audio.sample_rate, rate).map_err(|e| WavError::Format {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// Reads any WAV as 16 kHz mono i16, the format of hearken's capture path.
+pub fn read_16k_i16(path: &Path) -> Result<Vec<i16>, WavError> {
+    Ok(read_mono(path, super::SAMPLE_RATE)?
+        .iter()
+        .map(|&s| f32_to_i16(s))
+        .collect())
+}
+
+pub fn write_i16(path: &Path, rate: u32, channels: u16, samples: &[i16]) -> Result<(), WavError> {
+    let spec = hound::WavSpec {
+        channels,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let write_err = |source| WavError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let mut writer = hound::WavWriter::create(path, spec).map_err(write_err)?;
+    for &s in samples {
+        writer.write_sample(s).map_err(write_err)?;
+    }
+    writer.finalize().map_err(write_err)
+}
+
+pub fn f32_to_i16(s: f32) -> i16 {
+    (s * 32768.0).round().clamp(-32768.0, 32767.0) as i16
+}
+
+pub fn i16_to_f32(s: i16) -> f32 {
+    s as f32 / 32768.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn i16_round_trip_is_exact() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.wav");
+        let samples: Vec<i16> = (0..1600)
+            .map(|i| ((i * 37) % 65536 - 32768) as i16)
+            .collect();
+        write_i16(&path, 16_000, 1, &samples).unwrap();
+        assert_eq!(read_16k_i16(&path).unwrap(), samples);
+    }
+
+    #[test]
+    fn stereo_44k_becomes_16k_mono() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.wav");
+        let frames = 44_100;
+        let tone: Vec<i16> = (0..frames)
+            .flat_map(|i| {
+                let v = f32_to_i16(
+                    0.5 * (2.0 * std::f32::consts::PI * 440.0 * i as f32 / 44_100.0).sin(),
+                );
+                [v, v]
+            })
+            .collect();
+        write_i16(&path, 44_100, 2, &tone).unwrap();
+        let out = read_mono(&path, 16_000).unwrap();
+        assert!((out.len() as i64 - 16_000).abs() <= 16, "{}", out.len());
+        let peak = out[2000..14000].iter().fold(0f32, |m, &s| m.max(s.abs()));
+        assert!((peak - 0.5).abs() < 0.02, "{peak}");
+    }
+}

@@ -1,0 +1,77 @@
+use std::path::PathBuf;
+
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Secret;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LlmConfig {
+    /// OpenAI-compatible API root, e.g. `http://127.0.0.1:8080/v1` (llama.cpp),
+    /// `http://127.0.0.1:11434/v1` (Ollama), or a cloud provider's.
+    pub base_url: String,
+    pub model: String,
+    pub system_prompt: String,
+    pub temperature: f32,
+    pub max_tokens: u32,
+    /// Environment variable holding the API key (checked first).
+    pub api_key_env: String,
+    /// File holding the API key (one line), used when the variable is unset.
+    pub api_key_file: PathBuf,
+    /// Refused: keys never live in the config in clear text.
+    #[serde(skip_serializing)]
+    pub api_key: Option<IgnoredAny>,
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        LlmConfig {
+            base_url: "http://127.0.0.1:8080/v1".into(),
+            model: "smollm2".into(),
+            system_prompt: "You are hearken, a voice assistant on a small speaker. Always answer in English, in one to three short spoken sentences, without lists or markdown.".into(),
+            temperature: 0.7,
+            max_tokens: 200,
+            api_key_env: "HEARKEN_LLM_API_KEY".into(),
+            api_key_file: PathBuf::new(),
+            api_key: None,
+        }
+    }
+}
+
+impl LlmConfig {
+    pub(crate) fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.api_key.is_some() {
+            return Err((
+                "llm.api_key",
+                format!(
+                    "API keys are not read from the config file; put the key in ${} or in a file named by llm.api_key_file",
+                    self.api_key_env
+                ),
+            ));
+        }
+        if !(self.base_url.starts_with("http://") || self.base_url.starts_with("https://")) {
+            return Err((
+                "llm.base_url",
+                format!("`{}` is not an http(s) URL", self.base_url),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The API key from the environment or the key file; empty when neither is set
+    /// (local servers need none).
+    pub fn api_key(&self) -> std::io::Result<Secret> {
+        if let Ok(key) = std::env::var(&self.api_key_env) {
+            if !key.trim().is_empty() {
+                return Ok(Secret::new(key.trim()));
+            }
+        }
+        if self.api_key_file.as_os_str().is_empty() {
+            return Ok(Secret::default());
+        }
+        Ok(Secret::new(
+            std::fs::read_to_string(&self.api_key_file)?.trim(),
+        ))
+    }
+}

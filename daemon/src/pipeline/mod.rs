@@ -1,0 +1,1 @@
+//! The conversation state machine and the turn timeline.

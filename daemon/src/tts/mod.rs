@@ -1,0 +1,5 @@
+//! Text to speech: Piper voices via `ort`, phonemized with espeak-ng.
+
+mod config;
+
+pub use config::TtsConfig;

@@ -1,0 +1,64 @@
+//! Shared by the integration tests: where the repo, the models and the binary are.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+/// The models installed by `scripts/setup` (or $HEARKEN_MODELS_DIR).
+pub fn models_dir() -> PathBuf {
+    std::env::var_os("HEARKEN_MODELS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".hearken/models"))
+}
+
+pub fn dev_config() -> PathBuf {
+    repo_root().join("config/dev.toml")
+}
+
+/// Real speech: LibriVox utterances from Debian's pocketsphinx-testdata.
+pub const LIBRIVOX_DIR: &str = "/usr/share/pocketsphinx/test/data/librivox";
+
+pub fn librivox_wavs() -> Vec<PathBuf> {
+    let mut wavs: Vec<PathBuf> = std::fs::read_dir(LIBRIVOX_DIR)
+        .unwrap_or_else(|e| {
+            panic!("{LIBRIVOX_DIR}: {e} (scripts/setup installs pocketsphinx-testdata)")
+        })
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wav"))
+        .collect();
+    wavs.sort();
+    wavs
+}
+
+pub fn hearken() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hearken"));
+    cmd.env_remove("HEARKEN_CONFIG").env_remove("RUST_LOG");
+    cmd
+}
+
+/// Runs `hearken ARGS`, returning the output whatever the exit code.
+pub fn run_hearken(args: &[&str]) -> Output {
+    hearken().args(args).output().expect("hearken runs")
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A config file in `dir` with the dev config's models section plus `extra`.
+pub fn write_config(dir: &Path, extra: &str) -> PathBuf {
+    let path = dir.join("hearken.toml");
+    let body = format!(
+        "[models]\ndir = \"{}\"\nfetch_command = \"models/fetch\"\n{extra}",
+        models_dir().display()
+    );
+    std::fs::write(&path, body).unwrap();
+    path
+}
