@@ -3,3 +3,23 @@
 mod config;
 
 pub use config::TtsConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TtsError {
+    #[error(transparent)]
+    Model(#[from] crate::models::ModelError),
+    #[error("speech synthesis failed: {0}")]
+    Synthesis(String),
+}
+
+pub trait Synthesizer: Send {
+    /// Rate of the PCM this voice produces.
+    fn sample_rate(&self) -> u32;
+    /// Speaks one chunk of text (a sentence or clause), handing mono PCM to `sink` piece
+    /// by piece as it is produced. `sink` returns `false` to cancel (barge-in).
+    fn synthesize(
+        &mut self,
+        text: &str,
+        sink: &mut dyn FnMut(&[i16]) -> bool,
+    ) -> Result<(), TtsError>;
+}

@@ -1,5 +1,34 @@
 //! Wake-word detection (openWakeWord models via `ort`).
+//!
+//! The pipeline only sees [`WakeEngine`]; openWakeWord is one implementation, and a
+//! sherpa-onnx keyword spotter or another model family can be another.
 
 mod config;
 
 pub use config::WakeConfig;
+
+/// Samples per frame the pipeline feeds: 80 ms at 16 kHz.
+pub const FRAME_SAMPLES: usize = 1280;
+
+/// One wake word heard in the last frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detection {
+    pub word: String,
+    pub score: f32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WakeError {
+    #[error(transparent)]
+    Model(#[from] crate::models::ModelError),
+    #[error("wake-word inference failed: {0}")]
+    Inference(String),
+}
+
+pub trait WakeEngine: Send {
+    /// Feeds one frame of [`FRAME_SAMPLES`] 16 kHz mono samples; returns the words detected
+    /// in it (after thresholds and refractory periods).
+    fn process(&mut self, frame: &[i16]) -> Result<Vec<Detection>, WakeError>;
+    /// Forgets all audio history (after a turn, or when resuming from mute).
+    fn reset(&mut self);
+}
