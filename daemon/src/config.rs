@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{api, asr, audio, hw, llm, models, service, tts, vad, wake};
+use crate::{api, asr, audio, hw, llm, models, pipeline, service, tts, vad, wake};
 
 /// Where the daemon looks when `--config` is not given.
 pub const DEFAULT_PATH: &str = "/etc/hearken/config.toml";
@@ -24,6 +24,7 @@ pub struct Config {
     pub asr: asr::AsrConfig,
     pub llm: llm::LlmConfig,
     pub tts: tts::TtsConfig,
+    pub pipeline: pipeline::PipelineConfig,
     pub hw: hw::HwConfig,
     pub api: api::ApiConfig,
     pub service: service::ServiceConfig,
@@ -128,6 +129,7 @@ impl Config {
         };
         self.llm.validate().map_err(|(k, m)| fail(k, m))?;
         self.audio.validate().map_err(|(k, m)| fail(k, m))?;
+        self.pipeline.validate().map_err(|(k, m)| fail(k, m))?;
         Ok(())
     }
 
@@ -144,6 +146,13 @@ impl Config {
         resolve(&mut self.models.dir, base);
         resolve(&mut self.llm.api_key_file, base);
         resolve(&mut self.audio.debug_recordings_dir, base);
+        for cue in [
+            &mut self.pipeline.earcons.wake,
+            &mut self.pipeline.earcons.done,
+            &mut self.pipeline.earcons.error,
+        ] {
+            resolve(cue, base);
+        }
     }
 }
 

@@ -1,1 +1,342 @@
-//! The conversation state machine and the turn timeline.
+//! The conversation loop: the state machine, the threads around it and the turn timeline.
+//!
+//! ```text
+//! capture ring ─▶ listener thread (wake word, VAD, ASR) ──events──▶ controller (tokio)
+//!                                        ▲                           │ state machine
+//!                                        └──── release, mute ────────┤
+//!                        LLM stream (tokio task) ◀── start / cancel ─┘
+//!                                │ sentences
+//!                                ▼
+//!                         TTS thread ──PCM──▶ output thread ──▶ playback ring ─▶ ALSA
+//! ```
+//!
+//! The controller owns [`state::Conversation`], a deterministic core: every thread reports
+//! [`Event`]s to it and it answers with [`Command`]s, which the controller carries out.
+
+mod config;
+pub mod earcon;
+pub mod listener;
+pub mod output;
+pub mod reply;
+pub mod state;
+pub mod text;
+pub mod timeline;
+
+use std::collections::HashMap;
+use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+pub use config::{EarconConfig, PipelineConfig};
+pub use earcon::{Cue, Earcons};
+pub use listener::{FrameSource, Heard, ListenerCommand, ListenerSettings, RingSource};
+pub use output::{OutMsg, Speaker};
+pub use state::{Command, Conversation, Event, Stage, State};
+pub use timeline::{Timeline, TimelineMs, Trigger, TurnReport};
+
+use crate::asr::Recognizer;
+use crate::llm::ChatModel;
+use crate::tts::Synthesizer;
+use crate::vad::VoiceDetector;
+use crate::wake::WakeEngine;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("audio capture failed: {0}; check the device with `hearken devices`")]
+    Capture(String),
+    #[error("cannot start the {what} thread: {source}")]
+    Thread {
+        what: &'static str,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Earcon(#[from] earcon::EarconError),
+}
+
+/// The engines a pipeline drives.
+pub struct Engines {
+    pub wake: Box<dyn WakeEngine>,
+    pub vad: Box<dyn VoiceDetector>,
+    pub asr: Box<dyn Recognizer>,
+    pub tts: Box<dyn Synthesizer>,
+    pub llm: Arc<dyn ChatModel>,
+}
+
+/// Where audio comes from and goes to.
+pub struct Devices {
+    pub source: Box<dyn FrameSource>,
+    pub speaker: Box<dyn Speaker>,
+}
+
+/// How the loop runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub config: PipelineConfig,
+    pub system_prompt: String,
+    /// Audio before the wake word that the ASR gets (`asr.preroll_ms`).
+    pub pre_roll_ms: u32,
+    /// Exchanges kept in the LLM context.
+    pub history_turns: usize,
+    /// File input faster than real time: hold it while answering (see [`ListenerSettings`]).
+    pub hold_while_busy: bool,
+    /// Play to the speaker no faster than real time (for file-backed devices).
+    pub paced_output: bool,
+    /// Stop once the input has ended and the last answer is played (file input).
+    pub stop_at_end_of_input: bool,
+}
+
+/// Controls a running pipeline: what the button and the API call.
+#[derive(Clone)]
+pub struct Handle {
+    control: mpsc::UnboundedSender<Control>,
+    state: watch::Receiver<State>,
+}
+
+enum Control {
+    PushToTalk(Instant),
+    Mute(bool),
+    Stop,
+}
+
+impl Handle {
+    /// Starts a turn now, as the wake word would (barges in on an answer).
+    pub fn push_to_talk(&self) {
+        let _ = self.control.send(Control::PushToTalk(Instant::now()));
+    }
+
+    pub fn mute(&self, muted: bool) {
+        let _ = self.control.send(Control::Mute(muted));
+    }
+
+    pub fn stop(&self) {
+        let _ = self.control.send(Control::Stop);
+    }
+
+    /// The conversation's state, updated on every change (LEDs, API).
+    pub fn state(&self) -> watch::Receiver<State> {
+        self.state.clone()
+    }
+}
+
+/// What a finished run reports.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub turns: Vec<TurnReport>,
+}
+
+enum Signal {
+    Heard(Heard),
+    Event(Event),
+}
+
+/// A pipeline ready to run.
+pub struct Pipeline {
+    control_rx: mpsc::UnboundedReceiver<Control>,
+    handle: Handle,
+    state_tx: watch::Sender<State>,
+}
+
+impl Default for Pipeline {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Pipeline {
+    pub fn new() -> Self {
+        let (control, control_rx) = mpsc::unbounded_channel();
+        let (state_tx, state) = watch::channel(State::Idle);
+        Pipeline {
+            control_rx,
+            handle: Handle { control, state },
+            state_tx,
+        }
+    }
+
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+
+    /// Runs the conversation loop until [`Handle::stop`], a fatal capture error, or (with
+    /// `stop_at_end_of_input`) the end of file input. `on_turn` sees every turn's report.
+    pub async fn run(
+        mut self,
+        engines: Engines,
+        devices: Devices,
+        options: Options,
+        output_rate: u32,
+        mut on_turn: impl FnMut(&TurnReport),
+    ) -> Result<Summary, PipelineError> {
+        let earcons = Earcons::load(&options.config.earcons, output_rate)?;
+        let (signal_tx, mut signals) = mpsc::unbounded_channel::<Signal>();
+
+        let (listen_tx, listen_rx) = std_mpsc::channel();
+        let listener = {
+            let tx = signal_tx.clone();
+            let report = Box::new(move |h: Heard| tx.send(Signal::Heard(h)).is_ok());
+            let settings = ListenerSettings {
+                pre_roll_ms: options.pre_roll_ms,
+                no_speech_timeout_ms: options.config.no_speech_timeout_ms,
+                follow_up_ms: options.config.follow_up_ms,
+                max_utterance_ms: options.config.max_utterance_ms,
+                hold_while_busy: options.hold_while_busy,
+            };
+            let l =
+                listener::Listener::new(engines.wake, engines.vad, engines.asr, settings, report);
+            let source = devices.source;
+            spawn("listener", move || l.run(source, listen_rx))?
+        };
+
+        let reporter: reply::Reporter = {
+            let tx = signal_tx.clone();
+            Arc::new(move |e| {
+                let _ = tx.send(Signal::Event(e));
+            })
+        };
+        let (out_tx, out_rx) = std_mpsc::channel();
+        let output = {
+            let r = reporter.clone();
+            let o = output::Output::new(
+                devices.speaker,
+                output_rate,
+                options.paced_output,
+                Box::new(move |e| r(e)),
+            );
+            spawn("output", move || o.run(out_rx))?
+        };
+        let (tts_tx, tts_rx) = std_mpsc::channel();
+        let tts_thread = {
+            let (tts, out, r) = (engines.tts, out_tx.clone(), reporter.clone());
+            spawn("tts", move || reply::tts_thread(tts, tts_rx, out, r))?
+        };
+        drop(signal_tx);
+
+        let mut core = Conversation::new(
+            options.system_prompt.clone(),
+            options.config.follow_up_ms > 0,
+            options.history_turns,
+        );
+        let mut replies: HashMap<u64, CancellationToken> = HashMap::new();
+        let mut summary = Summary::default();
+        let mut input_ended = false;
+        let mut result = Ok(());
+
+        loop {
+            let event = tokio::select! {
+                signal = signals.recv() => match signal {
+                    Some(Signal::Event(e)) => e,
+                    Some(Signal::Heard(Heard::Event(e))) => e,
+                    Some(Signal::Heard(Heard::InputEnded)) => {
+                        log::info!("end of input");
+                        input_ended = true;
+                        if options.stop_at_end_of_input && finished(&core, &replies) {
+                            break;
+                        }
+                        continue;
+                    }
+                    Some(Signal::Heard(Heard::Fatal(e))) => {
+                        result = Err(PipelineError::Capture(e));
+                        break;
+                    }
+                    None => break,
+                },
+                control = self.control_rx.recv() => match control {
+                    Some(Control::PushToTalk(at)) => {
+                        let _ = listen_tx.send(ListenerCommand::PushToTalk { at });
+                        continue;
+                    }
+                    Some(Control::Mute(m)) => Event::Mute(m),
+                    Some(Control::Stop) | None => break,
+                },
+            };
+            if let Event::ReplyDone { turn, .. } = &event {
+                replies.remove(turn);
+            }
+            for command in core.handle(event) {
+                match command {
+                    Command::Earcon(cue) => {
+                        let samples = earcons.get(cue);
+                        if !samples.is_empty() {
+                            let _ = out_tx.send(OutMsg::Earcon(samples.to_vec()));
+                        }
+                    }
+                    Command::StartReply { turn, messages } => {
+                        let cancel = CancellationToken::new();
+                        replies.insert(turn, cancel.clone());
+                        tokio::spawn(reply::answer(
+                            turn,
+                            messages,
+                            engines.llm.clone(),
+                            cancel,
+                            tts_tx.clone(),
+                            reporter.clone(),
+                        ));
+                    }
+                    Command::CancelReply { turn } => {
+                        if let Some(cancel) = replies.get(&turn) {
+                            cancel.cancel();
+                        }
+                        let _ = out_tx.send(OutMsg::Cancel { turn });
+                    }
+                    Command::Release { turn, follow_up } => {
+                        let _ = listen_tx.send(ListenerCommand::Release { turn, follow_up });
+                    }
+                    Command::MuteListener(m) => {
+                        let _ = listen_tx.send(ListenerCommand::Mute(m));
+                    }
+                    Command::Report(report) => {
+                        report.log();
+                        on_turn(&report);
+                        summary.turns.push(*report);
+                    }
+                    Command::Entered(state) => {
+                        log::debug!("state: {state:?}");
+                        let _ = self.state_tx.send(state);
+                    }
+                }
+            }
+            if input_ended && options.stop_at_end_of_input && finished(&core, &replies) {
+                break;
+            }
+        }
+
+        for cancel in replies.values() {
+            cancel.cancel();
+        }
+        let _ = listen_tx.send(ListenerCommand::Stop);
+        drop(tts_tx);
+        let _ = out_tx.send(OutMsg::Stop);
+        drop(out_tx);
+        // Joining blocks: do it off the tokio workers.
+        tokio::task::spawn_blocking(move || {
+            let _ = listener.join();
+            let _ = tts_thread.join();
+            let _ = output.join();
+        })
+        .await
+        .ok();
+        result.map(|()| summary)
+    }
+}
+
+/// Nothing left to do for file input: no answer under way, not listening.
+fn finished(core: &Conversation, replies: &HashMap<u64, CancellationToken>) -> bool {
+    replies.is_empty()
+        && matches!(
+            core.state(),
+            State::Idle | State::FollowUp | State::Error | State::Muted
+        )
+}
+
+fn spawn(
+    what: &'static str,
+    f: impl FnOnce() + Send + 'static,
+) -> Result<std::thread::JoinHandle<()>, PipelineError> {
+    std::thread::Builder::new()
+        .name(format!("hearken-{what}"))
+        .spawn(f)
+        .map_err(|source| PipelineError::Thread { what, source })
+}

@@ -1,0 +1,343 @@
+//! The output thread: the single writer of the speaker. It queues earcons and the spoken
+//! chunks of answers, feeds the playback ring without blocking, cancels an answer within
+//! one period, and works out how much of each answer reached the speaker.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use super::state::{Event, Stage};
+use super::text::{played_text, SpokenChunk};
+
+/// What the output thread needs of a playback device (implemented by `audio::Playback`).
+pub trait Speaker: Send {
+    /// Queues what fits without waiting; returns how many samples.
+    fn write(&mut self, samples: &[i16]) -> usize;
+    /// Drops everything queued, down to the device's buffer; returns once done.
+    fn flush(&mut self);
+    /// Records the instant of the next write to the device.
+    fn arm(&mut self);
+    fn first_write(&self) -> Option<Instant>;
+    /// Nothing is queued and the device has played everything.
+    fn is_idle(&self) -> bool;
+    fn ended_at(&self) -> Option<Instant>;
+    /// Samples written to the device since start (flushed ones excluded).
+    fn written(&self) -> u64;
+}
+
+#[derive(Debug)]
+pub enum OutMsg {
+    Earcon(Vec<i16>),
+    /// A new spoken chunk of `turn`'s answer; its samples follow as `Pcm`.
+    Chunk {
+        turn: u64,
+        text: String,
+    },
+    Pcm {
+        turn: u64,
+        samples: Vec<i16>,
+    },
+    /// No more audio for `turn`.
+    End {
+        turn: u64,
+        fallback: bool,
+    },
+    Cancel {
+        turn: u64,
+    },
+    Stop,
+}
+
+struct Item {
+    turn: Option<u64>,
+    /// The answer chunk whose first samples these are.
+    starts_chunk: Option<usize>,
+    samples: Vec<i16>,
+    /// How many have been handed to the speaker.
+    sent: usize,
+}
+
+/// The answer being played and what is known of it.
+struct Answer {
+    turn: u64,
+    chunks: Vec<SpokenChunk>,
+    /// Speaker position (in `written` terms) where each chunk's first sample lands.
+    starts: Vec<u64>,
+    armed: bool,
+    first_reported: bool,
+    ended: Option<bool>,
+}
+
+pub struct Output {
+    speaker: Box<dyn Speaker>,
+    rate: u32,
+    /// Emulate a device's real-time consumption (file-backed devices play instantly).
+    paced: bool,
+    paced_until: Instant,
+    /// Speaker position the next queued sample will land at.
+    position: u64,
+    queue: VecDeque<Item>,
+    answer: Option<Answer>,
+    cancelled: HashSet<u64>,
+    report: Box<dyn FnMut(Event) + Send>,
+}
+
+/// How far ahead of real time a paced speaker accepts audio (a device's buffer).
+const PACED_LEAD: Duration = Duration::from_millis(100);
+const TICK: Duration = Duration::from_millis(5);
+
+impl Output {
+    pub fn new(
+        speaker: Box<dyn Speaker>,
+        rate: u32,
+        paced: bool,
+        report: Box<dyn FnMut(Event) + Send>,
+    ) -> Self {
+        let position = speaker.written();
+        Output {
+            speaker,
+            rate,
+            paced,
+            paced_until: Instant::now(),
+            position,
+            queue: VecDeque::new(),
+            answer: None,
+            cancelled: HashSet::new(),
+            report,
+        }
+    }
+
+    /// Runs until `Stop` or until every sender is gone; plays out what is queued first.
+    pub fn run(mut self, messages: Receiver<OutMsg>) {
+        let mut open = true;
+        while open || !self.queue.is_empty() {
+            let wait = if self.queue.is_empty() && self.answer.is_none() {
+                Duration::from_millis(50)
+            } else {
+                TICK
+            };
+            if open {
+                match messages.recv_timeout(wait) {
+                    Ok(msg) => {
+                        open = self.handle(msg);
+                        while open {
+                            match messages.try_recv() {
+                                Ok(msg) => open = self.handle(msg),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => open = false,
+                }
+            } else {
+                std::thread::sleep(TICK);
+            }
+            self.pump();
+            self.check_answer();
+        }
+        while !self.speaker.is_idle() {
+            std::thread::sleep(TICK);
+        }
+    }
+
+    fn handle(&mut self, msg: OutMsg) -> bool {
+        match msg {
+            OutMsg::Stop => return false,
+            OutMsg::Earcon(samples) => self.queue.push_back(Item {
+                turn: None,
+                starts_chunk: None,
+                samples,
+                sent: 0,
+            }),
+            OutMsg::Chunk { turn, text } => {
+                if self.cancelled.contains(&turn) {
+                    return true;
+                }
+                let answer = self.answer_for(turn);
+                answer.chunks.push(SpokenChunk {
+                    text,
+                    samples: 0,
+                    played: 0,
+                });
+                answer.starts.push(u64::MAX);
+            }
+            OutMsg::Pcm { turn, samples } => {
+                if self.cancelled.contains(&turn) || samples.is_empty() {
+                    return true;
+                }
+                let answer = self.answer_for(turn);
+                if answer.chunks.is_empty() {
+                    answer.chunks.push(SpokenChunk {
+                        text: String::new(),
+                        samples: 0,
+                        played: 0,
+                    });
+                    answer.starts.push(u64::MAX);
+                }
+                let index = answer.chunks.len() - 1;
+                let chunk = &mut answer.chunks[index];
+                let starts_chunk = (chunk.samples == 0).then_some(index);
+                chunk.samples += samples.len();
+                self.queue.push_back(Item {
+                    turn: Some(turn),
+                    starts_chunk,
+                    samples,
+                    sent: 0,
+                });
+            }
+            OutMsg::End { turn, fallback } => {
+                if !self.cancelled.contains(&turn) {
+                    self.answer_for(turn).ended = Some(fallback);
+                }
+            }
+            OutMsg::Cancel { turn } => self.cancel(turn),
+        }
+        true
+    }
+
+    fn answer_for(&mut self, turn: u64) -> &mut Answer {
+        if self.answer.as_ref().is_none_or(|a| a.turn != turn) {
+            if let Some(old) = self.answer.take() {
+                // A newer answer replaces one that was never ended: treat it as cut off.
+                self.cancelled.insert(old.turn);
+                self.finish(old, true);
+            }
+            self.answer = Some(Answer {
+                turn,
+                chunks: Vec::new(),
+                starts: Vec::new(),
+                armed: false,
+                first_reported: false,
+                ended: None,
+            });
+        }
+        self.answer.as_mut().expect("just set")
+    }
+
+    fn cancel(&mut self, turn: u64) {
+        self.cancelled.insert(turn);
+        if self.answer.as_ref().is_none_or(|a| a.turn != turn) {
+            return;
+        }
+        // Only this answer's audio goes; earcons queued behind it still play.
+        self.speaker.flush();
+        let written = self.speaker.written();
+        self.queue.retain(|item| item.turn != Some(turn));
+        for item in &mut self.queue {
+            item.sent = 0;
+        }
+        self.position = written;
+        self.paced_until = Instant::now();
+        let mut answer = self.answer.take().expect("checked");
+        account(&mut answer, written);
+        self.finish(answer, true);
+    }
+
+    /// Hands queued audio to the speaker as far as it (and the pacing) takes it.
+    fn pump(&mut self) {
+        while let Some(item) = self.queue.front_mut() {
+            if item.sent == 0 {
+                if let (Some(turn), Some(answer)) = (item.turn, self.answer.as_mut()) {
+                    if answer.turn == turn {
+                        if !answer.armed {
+                            self.speaker.arm();
+                            answer.armed = true;
+                        }
+                        if let Some(i) = item.starts_chunk {
+                            answer.starts[i] = self.position;
+                        }
+                    }
+                }
+            }
+            let mut limit = item.samples.len() - item.sent;
+            if self.paced {
+                let now = Instant::now();
+                if self.paced_until < now {
+                    self.paced_until = now;
+                }
+                let ahead = self.paced_until - now;
+                if ahead >= PACED_LEAD {
+                    return;
+                }
+                let room = ((PACED_LEAD - ahead).as_secs_f64() * self.rate as f64) as usize;
+                limit = limit.min(room.max(1));
+            }
+            let n = self
+                .speaker
+                .write(&item.samples[item.sent..item.sent + limit]);
+            if self.paced {
+                self.paced_until += Duration::from_secs_f64(n as f64 / self.rate as f64);
+            }
+            item.sent += n;
+            self.position += n as u64;
+            if item.sent < item.samples.len() {
+                return;
+            }
+            self.queue.pop_front();
+        }
+    }
+
+    fn check_answer(&mut self) {
+        let Some(answer) = self.answer.as_mut() else {
+            return;
+        };
+        if !answer.first_reported {
+            if let Some(at) = self.speaker.first_write() {
+                answer.first_reported = true;
+                (self.report)(Event::Stage {
+                    turn: answer.turn,
+                    stage: Stage::FirstSampleWritten,
+                    at,
+                });
+            }
+        }
+        let turn = answer.turn;
+        let pending = self.queue.iter().any(|i| i.turn == Some(turn));
+        let played_out =
+            self.speaker.is_idle() && (!self.paced || Instant::now() >= self.paced_until);
+        if answer.ended.is_some() && !pending && played_out {
+            let mut answer = self.answer.take().expect("checked");
+            let written = self.speaker.written();
+            account(&mut answer, written);
+            self.finish(answer, false);
+        }
+    }
+
+    fn finish(&mut self, answer: Answer, interrupted: bool) {
+        let playback_end = if interrupted {
+            Some(Instant::now())
+        } else if self.paced {
+            Some(self.paced_until)
+        } else {
+            self.speaker.ended_at()
+        };
+        if !answer.first_reported && interrupted {
+            if let Some(at) = self.speaker.first_write().filter(|_| answer.armed) {
+                (self.report)(Event::Stage {
+                    turn: answer.turn,
+                    stage: Stage::FirstSampleWritten,
+                    at,
+                });
+            }
+        }
+        (self.report)(Event::ReplyDone {
+            turn: answer.turn,
+            played: played_text(&answer.chunks),
+            interrupted,
+            fallback: answer.ended.unwrap_or(false),
+            playback_end,
+        });
+    }
+}
+
+/// Fills in how much of each chunk the speaker had been given by position `written`.
+fn account(answer: &mut Answer, written: u64) {
+    for (chunk, &start) in answer.chunks.iter_mut().zip(&answer.starts) {
+        chunk.played = if start == u64::MAX {
+            0
+        } else {
+            (written.saturating_sub(start) as usize).min(chunk.samples)
+        };
+    }
+}

@@ -1,0 +1,253 @@
+//! One turn's monotonic timestamps and the latencies derived from them.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+/// What started a turn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trigger {
+    Wake(String),
+    PushToTalk,
+    FollowUp,
+}
+
+/// Stamps of one turn, each set once, when the stage first happened.
+#[derive(Debug, Clone, Default)]
+pub struct Timeline {
+    /// The wake word fired, the button was pressed, or follow-up speech began.
+    pub wake: Option<Instant>,
+    pub speech_start: Option<Instant>,
+    /// When the speech itself ended (the VAD's end sample, mapped to capture time).
+    pub speech_end: Option<Instant>,
+    /// When the end of speech was declared (speech end + the endpointer's silence).
+    pub endpoint: Option<Instant>,
+    pub asr_final: Option<Instant>,
+    pub llm_request: Option<Instant>,
+    pub llm_first_token: Option<Instant>,
+    pub first_chunk: Option<Instant>,
+    pub first_tts_audio: Option<Instant>,
+    /// The first sample of the answer was written to the ALSA device.
+    pub first_sample_written: Option<Instant>,
+    pub playback_end: Option<Instant>,
+}
+
+/// Sets a stamp unless it is already set.
+pub fn stamp(slot: &mut Option<Instant>, at: Instant) {
+    if slot.is_none() {
+        *slot = Some(at);
+    }
+}
+
+/// The timeline in milliseconds since the turn started, plus the derived stage latencies.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct TimelineMs {
+    pub wake_ms: Option<f64>,
+    pub speech_start_ms: Option<f64>,
+    pub speech_end_ms: Option<f64>,
+    pub endpoint_ms: Option<f64>,
+    pub asr_final_ms: Option<f64>,
+    pub llm_request_ms: Option<f64>,
+    pub llm_first_token_ms: Option<f64>,
+    pub first_chunk_ms: Option<f64>,
+    pub first_tts_audio_ms: Option<f64>,
+    pub first_sample_written_ms: Option<f64>,
+    pub playback_end_ms: Option<f64>,
+    /// Silence the endpointer waited for: endpoint − speech end.
+    pub endpoint_wait_ms: Option<f64>,
+    /// ASR final − endpoint.
+    pub asr_ms: Option<f64>,
+    /// LLM first token − LLM request.
+    pub llm_ms: Option<f64>,
+    /// First TTS audio − first chunk.
+    pub tts_ms: Option<f64>,
+    /// First sample written − speech end: what the user waits.
+    pub response_ms: Option<f64>,
+    /// response − endpoint wait − LLM time: what hearken itself adds.
+    pub pipeline_overhead_ms: Option<f64>,
+}
+
+fn between(from: Option<Instant>, to: Option<Instant>) -> Option<f64> {
+    let (from, to) = (from?, to?);
+    // Stamps can come from different threads in either order (a VAD end mapped back to
+    // capture time): keep the sign rather than saturating.
+    Some(if to >= from {
+        (to - from).as_secs_f64() * 1000.0
+    } else {
+        -((from - to).as_secs_f64() * 1000.0)
+    })
+}
+
+fn round(v: Option<f64>) -> Option<f64> {
+    v.map(|v| (v * 10.0).round() / 10.0)
+}
+
+impl Timeline {
+    /// The earliest stamp: the reference point of the millisecond view.
+    pub fn origin(&self) -> Option<Instant> {
+        [self.wake, self.speech_start, self.speech_end, self.endpoint]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    pub fn pipeline_overhead_ms(&self) -> Option<f64> {
+        let response = between(self.speech_end, self.first_sample_written)?;
+        let endpoint_wait = between(self.speech_end, self.endpoint)?;
+        let llm = between(self.llm_request, self.llm_first_token)?;
+        Some(response - endpoint_wait - llm)
+    }
+
+    pub fn to_ms(&self) -> TimelineMs {
+        let origin = self.origin();
+        let at = |s: Option<Instant>| round(between(origin, s));
+        TimelineMs {
+            wake_ms: at(self.wake),
+            speech_start_ms: at(self.speech_start),
+            speech_end_ms: at(self.speech_end),
+            endpoint_ms: at(self.endpoint),
+            asr_final_ms: at(self.asr_final),
+            llm_request_ms: at(self.llm_request),
+            llm_first_token_ms: at(self.llm_first_token),
+            first_chunk_ms: at(self.first_chunk),
+            first_tts_audio_ms: at(self.first_tts_audio),
+            first_sample_written_ms: at(self.first_sample_written),
+            playback_end_ms: at(self.playback_end),
+            endpoint_wait_ms: round(between(self.speech_end, self.endpoint)),
+            asr_ms: round(between(self.endpoint, self.asr_final)),
+            llm_ms: round(between(self.llm_request, self.llm_first_token)),
+            tts_ms: round(between(self.first_chunk, self.first_tts_audio)),
+            response_ms: round(between(self.speech_end, self.first_sample_written)),
+            pipeline_overhead_ms: round(self.pipeline_overhead_ms()),
+        }
+    }
+}
+
+/// Everything known about one finished turn: what `simulate --json` prints and the daemon
+/// logs.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TurnReport {
+    pub turn: u64,
+    /// The wake word that started the turn; `null` for the button or a follow-up.
+    pub wake_word: Option<String>,
+    pub trigger: &'static str,
+    pub transcript: String,
+    /// What was actually played of the answer (cut short on barge-in).
+    pub reply: String,
+    pub interrupted: bool,
+    /// The LLM failed and a spoken apology was played instead.
+    pub fallback: bool,
+    /// The turn ended without an utterance (no speech before the timeout).
+    pub no_speech: bool,
+    pub timeline: TimelineMs,
+}
+
+impl TurnReport {
+    /// One line for people reading the log.
+    pub fn summary(&self) -> String {
+        let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}"));
+        let t = &self.timeline;
+        let mut s = format!(
+            "turn {} ({}){}: \"{}\" -> \"{}\" | endpoint {} asr {} llm {} tts {} response {} overhead {} ms",
+            self.turn,
+            self.wake_word.as_deref().unwrap_or(self.trigger),
+            if self.interrupted { " interrupted" } else { "" },
+            self.transcript,
+            self.reply,
+            ms(t.endpoint_wait_ms),
+            ms(t.asr_ms),
+            ms(t.llm_ms),
+            ms(t.tts_ms),
+            ms(t.response_ms),
+            ms(t.pipeline_overhead_ms),
+        );
+        if self.no_speech {
+            s.push_str(" (no speech)");
+        }
+        s
+    }
+
+    /// Logs the turn: a readable message carrying structured fields (journald keeps them
+    /// as TURN=, PIPELINE_OVERHEAD_MS=, ... fields).
+    pub fn log(&self) {
+        let t = &self.timeline;
+        let f = |v: Option<f64>| v.unwrap_or(f64::NAN);
+        log::info!(
+            target: "hearken::turn",
+            turn = self.turn,
+            transcript = self.transcript.as_str(),
+            reply = self.reply.as_str(),
+            interrupted = self.interrupted,
+            fallback = self.fallback,
+            endpoint_wait_ms = f(t.endpoint_wait_ms),
+            asr_ms = f(t.asr_ms),
+            llm_ms = f(t.llm_ms),
+            tts_ms = f(t.tts_ms),
+            response_ms = f(t.response_ms),
+            pipeline_overhead_ms = f(t.pipeline_overhead_ms);
+            "{}",
+            self.summary()
+        );
+    }
+
+    pub fn json_line(&self) -> String {
+        serde_json::to_string(self).expect("turn reports serialize")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn overhead_subtracts_endpoint_wait_and_llm() {
+        let t0 = Instant::now();
+        let ms = |m: u64| t0 + Duration::from_millis(m);
+        let tl = Timeline {
+            wake: Some(ms(0)),
+            speech_start: Some(ms(100)),
+            speech_end: Some(ms(2000)),
+            endpoint: Some(ms(2600)),
+            asr_final: Some(ms(2800)),
+            llm_request: Some(ms(2810)),
+            llm_first_token: Some(ms(3100)),
+            first_chunk: Some(ms(3300)),
+            first_tts_audio: Some(ms(3500)),
+            first_sample_written: Some(ms(3520)),
+            playback_end: Some(ms(6000)),
+        };
+        // (3520 - 2000) - 600 - 290 = 630
+        let v = tl.to_ms();
+        assert_eq!(v.pipeline_overhead_ms, Some(630.0));
+        assert_eq!(v.endpoint_wait_ms, Some(600.0));
+        assert_eq!(v.asr_ms, Some(200.0));
+        assert_eq!(v.llm_ms, Some(290.0));
+        assert_eq!(v.tts_ms, Some(200.0));
+        assert_eq!(v.response_ms, Some(1520.0));
+        assert_eq!(v.first_sample_written_ms, Some(3520.0));
+    }
+
+    #[test]
+    fn missing_stamps_leave_gaps() {
+        let t0 = Instant::now();
+        let tl = Timeline {
+            wake: Some(t0),
+            ..Default::default()
+        };
+        let v = tl.to_ms();
+        assert_eq!(v.wake_ms, Some(0.0));
+        assert_eq!(v.pipeline_overhead_ms, None);
+        let json = serde_json::to_value(&v).unwrap();
+        assert!(json["pipeline_overhead_ms"].is_null());
+    }
+
+    #[test]
+    fn stamps_are_set_once() {
+        let t0 = Instant::now();
+        let mut slot = None;
+        stamp(&mut slot, t0);
+        stamp(&mut slot, t0 + Duration::from_secs(1));
+        assert_eq!(slot, Some(t0));
+    }
+}
