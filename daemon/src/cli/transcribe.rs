@@ -1,10 +1,117 @@
+//! `hearken transcribe FILE.wav...`: runs the configured recognizer over files as the daemon
+//! would (80 ms frames; streaming partials or VAD segments), one result per file.
+
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use hearken::asr::{self, AsrEvent, ModelFiles, Recognizer};
+use hearken::audio::{wav, SAMPLE_RATE};
+use hearken::models::ModelStore;
+use serde::Serialize;
 
 use super::Ctx;
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// WAV files (any rate or channel count; resampled to 16 kHz mono)
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// One JSON object per file: {"file","text","partials":[{"t_ms","text"}],"audio_s","decode_s"}
+    #[arg(long)]
+    json: bool,
+    /// Model bundle instead of asr.model
+    #[arg(long)]
+    model: Option<String>,
+    /// Inference threads instead of asr.threads
+    #[arg(long)]
+    threads: Option<u32>,
+    /// Offline models: decode each file whole, without VAD segments (no partials)
+    #[arg(long)]
+    whole: bool,
+}
 
-pub fn run(_args: Args, _ctx: &Ctx) -> anyhow::Result<ExitCode> {
-    super::not_built("transcribe")
+#[derive(Serialize)]
+struct Partial {
+    t_ms: u64,
+    text: String,
+}
+
+#[derive(Serialize)]
+struct Transcript {
+    file: String,
+    text: String,
+    partials: Vec<Partial>,
+    audio_s: f64,
+    decode_s: f64,
+}
+
+/// The pipeline's frame: 80 ms at 16 kHz.
+const FRAME: usize = 1280;
+
+enum Engine {
+    Live(Box<dyn Recognizer>),
+    Whole(asr::OfflineEngine),
+}
+
+pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    let mut cfg = ctx.config.asr.clone();
+    if let Some(model) = args.model {
+        cfg.model = model;
+    }
+    if let Some(threads) = args.threads {
+        cfg.threads = threads;
+    }
+    let store = ModelStore::new(&ctx.config.models);
+    let mut engine = if args.whole {
+        let files = ModelFiles::resolve(&cfg.model_ref(), &store)?;
+        Engine::Whole(asr::OfflineEngine::new(&cfg, &files)?)
+    } else {
+        Engine::Live(asr::build(&cfg, &ctx.config.vad, &store)?)
+    };
+    for file in &args.files {
+        let samples = wav::read_mono(file, SAMPLE_RATE)
+            .with_context(|| format!("reading {}", file.display()))?;
+        let t = Instant::now();
+        let (text, partials) = match &mut engine {
+            Engine::Whole(e) => (e.decode(&samples), Vec::new()),
+            Engine::Live(r) => transcribe(r.as_mut(), &samples)?,
+        };
+        let out = Transcript {
+            file: file.display().to_string(),
+            text,
+            partials,
+            audio_s: samples.len() as f64 / SAMPLE_RATE as f64,
+            decode_s: t.elapsed().as_secs_f64(),
+        };
+        if args.json {
+            println!("{}", serde_json::to_string(&out)?);
+        } else {
+            println!("{}: {}", out.file, out.text);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn transcribe(r: &mut dyn Recognizer, samples: &[f32]) -> anyhow::Result<(String, Vec<Partial>)> {
+    r.begin();
+    let mut finals = Vec::new();
+    let mut partials = Vec::new();
+    let mut fed = 0u64;
+    for frame in samples.chunks(FRAME) {
+        fed += frame.len() as u64;
+        for event in r.feed(frame)? {
+            match event {
+                AsrEvent::Partial(text) => partials.push(Partial {
+                    t_ms: fed * 1000 / SAMPLE_RATE as u64,
+                    text,
+                }),
+                AsrEvent::Final(text) => finals.push(text),
+            }
+        }
+    }
+    finals.push(r.finish()?);
+    finals.retain(|t| !t.is_empty());
+    Ok((finals.join(" "), partials))
 }
