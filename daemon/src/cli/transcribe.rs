@@ -18,7 +18,8 @@ pub struct Args {
     /// WAV files (any rate or channel count; resampled to 16 kHz mono)
     #[arg(required = true)]
     files: Vec<PathBuf>,
-    /// One JSON object per file: {"file","text","partials":[{"t_ms","text"}],"audio_s","decode_s"}
+    /// One JSON object per file: {"file","text","partials":[{"t_ms","text"}],
+    /// "finals":[{"t_ms","text","lag_ms"}],"audio_s","decode_s"}
     #[arg(long)]
     json: bool,
     /// Model bundle instead of asr.model
@@ -38,11 +39,21 @@ struct Partial {
     text: String,
 }
 
+/// An utterance end: where in the audio it came, and how long the call that produced it took
+/// (the compute part of the time from end of speech to final text).
+#[derive(Serialize)]
+struct Final {
+    t_ms: u64,
+    text: String,
+    lag_ms: f64,
+}
+
 #[derive(Serialize)]
 struct Transcript {
     file: String,
     text: String,
     partials: Vec<Partial>,
+    finals: Vec<Final>,
     audio_s: f64,
     decode_s: f64,
 }
@@ -74,14 +85,25 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         let samples = wav::read_mono(file, SAMPLE_RATE)
             .with_context(|| format!("reading {}", file.display()))?;
         let t = Instant::now();
-        let (text, partials) = match &mut engine {
-            Engine::Whole(e) => (e.decode(&samples), Vec::new()),
+        let (text, partials, finals) = match &mut engine {
+            Engine::Whole(e) => {
+                let text = e.decode(&samples);
+                let lag_ms = t.elapsed().as_secs_f64() * 1e3;
+                let t_ms = samples.len() as u64 * 1000 / SAMPLE_RATE as u64;
+                let finals = vec![Final {
+                    t_ms,
+                    text: text.clone(),
+                    lag_ms,
+                }];
+                (text, Vec::new(), finals)
+            }
             Engine::Live(r) => transcribe(r.as_mut(), &samples)?,
         };
         let out = Transcript {
             file: file.display().to_string(),
             text,
             partials,
+            finals,
             audio_s: samples.len() as f64 / SAMPLE_RATE as f64,
             decode_s: t.elapsed().as_secs_f64(),
         };
@@ -94,24 +116,46 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn transcribe(r: &mut dyn Recognizer, samples: &[f32]) -> anyhow::Result<(String, Vec<Partial>)> {
+type Outcome = (String, Vec<Partial>, Vec<Final>);
+
+fn transcribe(r: &mut dyn Recognizer, samples: &[f32]) -> anyhow::Result<Outcome> {
     r.begin();
     let mut finals = Vec::new();
     let mut partials = Vec::new();
     let mut fed = 0u64;
+    let ms = |fed: u64| fed * 1000 / SAMPLE_RATE as u64;
     for frame in samples.chunks(FRAME) {
         fed += frame.len() as u64;
-        for event in r.feed(frame)? {
+        let t = Instant::now();
+        let events = r.feed(frame)?;
+        let lag_ms = t.elapsed().as_secs_f64() * 1e3;
+        for event in events {
             match event {
                 AsrEvent::Partial(text) => partials.push(Partial {
-                    t_ms: fed * 1000 / SAMPLE_RATE as u64,
+                    t_ms: ms(fed),
                     text,
                 }),
-                AsrEvent::Final(text) => finals.push(text),
+                AsrEvent::Final(text) => finals.push(Final {
+                    t_ms: ms(fed),
+                    text,
+                    lag_ms,
+                }),
             }
         }
     }
-    finals.push(r.finish()?);
-    finals.retain(|t| !t.is_empty());
-    Ok((finals.join(" "), partials))
+    let t = Instant::now();
+    let text = r.finish()?;
+    let lag_ms = t.elapsed().as_secs_f64() * 1e3;
+    finals.push(Final {
+        t_ms: ms(fed),
+        text,
+        lag_ms,
+    });
+    finals.retain(|f| !f.text.is_empty());
+    let text = finals
+        .iter()
+        .map(|f| f.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    Ok((text, partials, finals))
 }
