@@ -21,6 +21,32 @@ pub struct AudioConfig {
     pub debug_recordings_dir: PathBuf,
     /// Keep at most this many debug recordings (oldest deleted first).
     pub debug_recordings_max: u32,
+    /// ... and at most this many MiB of them.
+    pub debug_recordings_max_mb: u32,
+    /// Playback rate in Hz; 0 = the rate of what is played (TTS voice), else resampled to it.
+    pub playback_rate: u32,
+    /// Capture/playback ring length in milliseconds of audio.
+    pub ring_ms: u32,
+    /// Longest wait between attempts to reopen a device that failed or vanished.
+    pub reopen_max_ms: u32,
+    /// How capture is released: "device" (as ALSA delivers it), "realtime" (paced to the
+    /// wall clock, for file-backed devices in latency measurements) or "unpaced" (as fast as
+    /// the reader takes it, never dropping; for tests and simulation).
+    pub capture_pacing: Pacing,
+}
+
+/// How the capture thread releases audio into its ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pacing {
+    /// ALSA paces the reads (a real device); a full ring drops samples (counted).
+    #[default]
+    Device,
+    /// Reads are released at real-time speed, for devices that do not pace themselves
+    /// (the file plugin over `null`); a full ring drops samples (counted).
+    Realtime,
+    /// As fast as the device gives and the reader takes: a full ring waits, nothing is lost.
+    Unpaced,
 }
 
 impl Default for AudioConfig {
@@ -34,6 +60,11 @@ impl Default for AudioConfig {
             periods: 4,
             debug_recordings_dir: PathBuf::new(),
             debug_recordings_max: 50,
+            debug_recordings_max_mb: 200,
+            playback_rate: 0,
+            ring_ms: 2000,
+            reopen_max_ms: 5000,
+            capture_pacing: Pacing::Device,
         }
     }
 }
@@ -57,6 +88,24 @@ impl AudioConfig {
                 "audio.periods",
                 "need at least 2 periods in the buffer".into(),
             ));
+        }
+        if self.playback_rate != 0 && !(8_000..=192_000).contains(&self.playback_rate) {
+            return Err((
+                "audio.playback_rate",
+                format!(
+                    "{} Hz is out of range 8000..192000 (or 0)",
+                    self.playback_rate
+                ),
+            ));
+        }
+        if self.ring_ms < 2 * self.period_ms {
+            return Err((
+                "audio.ring_ms",
+                format!("{} ms must hold at least two periods", self.ring_ms),
+            ));
+        }
+        if self.reopen_max_ms == 0 {
+            return Err(("audio.reopen_max_ms", "must be at least 1".into()));
         }
         Ok(())
     }

@@ -61,6 +61,166 @@ fn kernel(x: f64, cutoff: f64, half_width: f64) -> f64 {
     sinc * window
 }
 
+/// Streaming conversion for the audio threads: the same windowed-sinc filter as
+/// [`resample`], with one precomputed kernel row per fractional input position, and every
+/// buffer allocated in [`StreamResampler::new`] so converting allocates nothing.
+pub struct StreamResampler {
+    from: u64,
+    to: u64,
+    half_width: i64,
+    phases: u64,
+    /// `phases` rows of `2 * half_width` normalised taps.
+    table: Vec<f32>,
+    /// Input history; `hist[0]` is input sample number `base` (negative = leading zeros).
+    hist: Vec<f32>,
+    base: i64,
+    /// Input samples fed so far, and output samples produced.
+    fed: i64,
+    produced: u64,
+    max_chunk: usize,
+}
+
+/// Kernel rows are kept per distinct fractional position, at most this many.
+const MAX_PHASES: u64 = 1024;
+
+impl StreamResampler {
+    /// A converter from `from` Hz to `to` Hz taking at most `max_chunk` input samples a call.
+    pub fn new(from: u32, to: u32, max_chunk: usize) -> Result<Self, ResampleError> {
+        if from == 0 || to == 0 {
+            return Err(ResampleError { from, to });
+        }
+        let cutoff = 0.95 * (to as f64 / from as f64).min(1.0);
+        let half_width = (HALF_TAPS as f64 / cutoff).ceil() as i64;
+        let g = gcd(from as u64, to as u64);
+        let phases = (to as u64 / g).min(MAX_PHASES);
+        let taps = 2 * half_width as usize;
+        let mut table = Vec::with_capacity(phases as usize * taps);
+        for p in 0..phases {
+            let frac = p as f64 / phases as f64;
+            let row: Vec<f64> = (0..taps)
+                .map(|j| {
+                    kernel(
+                        frac + (half_width - 1 - j as i64) as f64,
+                        cutoff,
+                        half_width as f64,
+                    )
+                })
+                .collect();
+            let norm: f64 = row.iter().sum();
+            table.extend(row.iter().map(|w| (w / norm) as f32));
+        }
+        let mut s = StreamResampler {
+            from: from as u64,
+            to: to as u64,
+            half_width,
+            phases,
+            table,
+            hist: Vec::with_capacity(max_chunk + 4 * half_width as usize + 4),
+            base: 0,
+            fed: 0,
+            produced: 0,
+            max_chunk,
+        };
+        s.reset();
+        Ok(s)
+    }
+
+    /// Forgets all input: the next sample starts a new stream.
+    pub fn reset(&mut self) {
+        self.hist.clear();
+        self.hist
+            .extend(std::iter::repeat_n(0.0, self.half_width as usize));
+        self.base = -self.half_width;
+        self.fed = 0;
+        self.produced = 0;
+    }
+
+    /// True when input was fed since the last reset (so [`finish`](Self::finish) has a tail).
+    pub fn pending(&self) -> bool {
+        self.fed > 0
+    }
+
+    /// Most output samples one call can produce from `input_len` samples.
+    pub fn max_output(&self, input_len: usize) -> usize {
+        ((input_len as u64 + 2 * self.half_width as u64) * self.to / self.from) as usize + 2
+    }
+
+    /// Feeds `input` (at most `max_chunk` samples) and writes the output samples that are
+    /// now fully determined into `out`, returning how many.
+    pub fn process(&mut self, input: &[i16], out: &mut [i16]) -> usize {
+        debug_assert!(input.len() <= self.max_chunk);
+        self.hist.extend(input.iter().map(|&s| s as f32));
+        self.fed += input.len() as i64;
+        self.produce(out, self.fed)
+    }
+
+    /// Ends the stream: pads with silence and writes the remaining output, so the whole
+    /// stream has `round(fed * to / from)` samples. Then resets.
+    pub fn finish(&mut self, out: &mut [i16]) -> usize {
+        let total = ((self.fed as u64 * self.to * 2 + self.from) / (2 * self.from)) as usize;
+        let remaining = total.saturating_sub(self.produced as usize);
+        let mut n = 0;
+        while n < remaining.min(out.len()) {
+            let pad = (self.max_chunk).min(self.half_width as usize * 2);
+            self.hist.extend(std::iter::repeat_n(0.0, pad));
+            self.fed += pad as i64;
+            let want = remaining - n;
+            n += self.produce_upto(&mut out[n..], self.fed, want);
+        }
+        self.reset();
+        n
+    }
+
+    fn produce(&mut self, out: &mut [i16], available: i64) -> usize {
+        self.produce_upto(out, available, usize::MAX)
+    }
+
+    fn produce_upto(&mut self, out: &mut [i16], available: i64, limit: usize) -> usize {
+        let hw = self.half_width;
+        let taps = 2 * hw as usize;
+        let mut n = 0;
+        while n < out.len() && n < limit {
+            let pos = self.produced * self.from;
+            let mut centre = (pos / self.to) as i64;
+            let mut phase = ((pos % self.to) * self.phases * 2 + self.to) / (2 * self.to);
+            if phase == self.phases {
+                phase = 0;
+                centre += 1;
+            }
+            if centre + hw >= available {
+                break;
+            }
+            let start = (centre - hw + 1 - self.base) as usize;
+            let row = &self.table[phase as usize * taps..(phase as usize + 1) * taps];
+            let acc: f32 = row
+                .iter()
+                .zip(&self.hist[start..start + taps])
+                .map(|(w, x)| w * x)
+                .sum();
+            out[n] = acc.round().clamp(-32768.0, 32767.0) as i16;
+            n += 1;
+            self.produced += 1;
+        }
+        // Keep only what the next output can still reach.
+        let next_centre = (self.produced * self.from / self.to) as i64;
+        let keep_from = (next_centre - hw).max(self.base);
+        let drop = (keep_from - self.base) as usize;
+        if drop > 0 {
+            self.hist.drain(..drop);
+            self.base = keep_from;
+        }
+        n
+    }
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,5 +259,48 @@ mod tests {
         let out = resample(&tone(48_000, 12_000.0, 48_000), 48_000, 16_000).unwrap();
         let peak = out[1000..15_000].iter().fold(0f32, |m, &s| m.max(s.abs()));
         assert!(peak < 0.01, "aliased peak {peak}");
+    }
+
+    #[test]
+    fn streaming_matches_batch() {
+        for (from, to, len) in [
+            (16_000, 22_050, 113_600),
+            (22_050, 16_000, 11_025),
+            (48_000, 16_000, 24_000),
+        ] {
+            let input: Vec<i16> = tone(from, 440.0, len)
+                .iter()
+                .map(|&s| (s * 12_000.0) as i16)
+                .collect();
+            let batch: Vec<f32> = resample(
+                &input.iter().map(|&s| s as f32).collect::<Vec<_>>(),
+                from,
+                to,
+            )
+            .unwrap();
+            let mut stream = StreamResampler::new(from, to, 320).unwrap();
+            let mut out = Vec::new();
+            let mut buf = vec![0i16; stream.max_output(320)];
+            // Uneven chunks, as the playback thread takes whatever the ring holds.
+            let mut rest = &input[..];
+            let mut size = 1;
+            while !rest.is_empty() {
+                let (chunk, tail) = rest.split_at(size.min(rest.len()));
+                let n = stream.process(chunk, &mut buf);
+                out.extend_from_slice(&buf[..n]);
+                rest = tail;
+                size = size * 7 % 320 + 1;
+            }
+            let mut tail = vec![0i16; stream.max_output(320) * 4];
+            let n = stream.finish(&mut tail);
+            out.extend_from_slice(&tail[..n]);
+            assert_eq!(out.len(), batch.len(), "{from}->{to}");
+            for (i, (a, b)) in out.iter().zip(&batch).enumerate() {
+                assert!(
+                    (*a as f32 - b).abs() <= 2.0,
+                    "{from}->{to} sample {i}: {a} vs {b}"
+                );
+            }
+        }
     }
 }

@@ -1,0 +1,106 @@
+//! Opening an ALSA PCM with hearken's format and explicit period/buffer sizes.
+
+use alsa::pcm::{Access, Format, HwParams, PCM};
+use alsa::{Direction, ValueOr};
+
+use super::AudioError;
+
+/// What the device actually agreed to.
+pub(crate) struct Opened {
+    pub pcm: PCM,
+    pub rate: u32,
+    pub channels: u32,
+    pub period_frames: usize,
+    pub buffer_frames: usize,
+}
+
+/// Which config key names the device (for "set audio.<key>" hints).
+fn key(dir: Direction) -> &'static str {
+    match dir {
+        Direction::Capture => "capture_device",
+        Direction::Playback => "playback_device",
+    }
+}
+
+pub(crate) fn classify(device: &str, dir: Direction, err: alsa::Error) -> AudioError {
+    let device = device.to_owned();
+    match err.errno() {
+        libc::EBUSY | libc::EAGAIN => AudioError::Busy { device },
+        libc::ENOENT | libc::ENODEV | libc::ENXIO => AudioError::NotFound {
+            device,
+            key: key(dir),
+            source: err,
+        },
+        libc::EIO | libc::ESHUTDOWN | libc::EBADFD => AudioError::Lost {
+            device,
+            source: err,
+        },
+        _ => AudioError::Other {
+            device,
+            source: err,
+        },
+    }
+}
+
+/// Opens `device` for S16 interleaved I/O near `rate` Hz and `channels`, with periods of
+/// `period_ms` and a buffer of `periods` periods. Non-blocking, so a busy device fails at
+/// once instead of hanging the open, and the threads can wait with a timeout (see [`wait`]).
+pub(crate) fn open(
+    device: &str,
+    dir: Direction,
+    rate: u32,
+    channels: u32,
+    period_ms: u32,
+    periods: u32,
+) -> Result<Opened, AudioError> {
+    let pcm = PCM::new(device, dir, true).map_err(|e| classify(device, dir, e))?;
+    let unsupported = |what: String| AudioError::Unsupported {
+        device: device.to_owned(),
+        what,
+    };
+    let (rate, channels, period_frames, buffer_frames) = {
+        let hw = HwParams::any(&pcm).map_err(|e| classify(device, dir, e))?;
+        hw.set_access(Access::RWInterleaved)
+            .map_err(|e| unsupported(format!("interleaved read/write access ({e})")))?;
+        hw.set_format(Format::s16())
+            .map_err(|e| unsupported(format!("16-bit samples ({e})")))?;
+        let channels = hw
+            .set_channels_near(channels)
+            .map_err(|e| unsupported(format!("{channels} channel(s) ({e})")))?;
+        let got = hw
+            .set_rate_near(rate, ValueOr::Nearest)
+            .map_err(|e| unsupported(format!("{rate} Hz ({e})")))?;
+        let period = (got as u64 * period_ms as u64 / 1000).max(16) as alsa::pcm::Frames;
+        let period = hw
+            .set_period_size_near(period, ValueOr::Nearest)
+            .map_err(|e| unsupported(format!("{period_ms} ms periods ({e})")))?;
+        let buffer = hw
+            .set_buffer_size_near(period * periods as alsa::pcm::Frames)
+            .map_err(|e| unsupported(format!("a buffer of {periods} periods ({e})")))?;
+        pcm.hw_params(&hw)
+            .map_err(|e| unsupported(format!("the requested parameters ({e})")))?;
+        (got, channels, period as usize, buffer as usize)
+    };
+    if dir == Direction::Playback {
+        // Start on the first write: a reply's first sample should sound as soon as it exists.
+        let sw = pcm
+            .sw_params_current()
+            .map_err(|e| classify(device, dir, e))?;
+        sw.set_start_threshold(1)
+            .and_then(|_| pcm.sw_params(&sw))
+            .map_err(|e| classify(device, dir, e))?;
+    }
+    Ok(Opened {
+        pcm,
+        rate,
+        channels,
+        period_frames,
+        buffer_frames,
+    })
+}
+
+/// Waits until the device can take or give a period, for at most `timeout`; errors are
+/// left for the next read or write to report.
+pub(crate) fn wait(pcm: &PCM, timeout: std::time::Duration) {
+    let _ = pcm.wait(Some(timeout.as_millis().max(1) as u32));
+}
