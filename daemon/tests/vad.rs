@@ -72,6 +72,12 @@ fn librivox_segments_match_reference_silero() {
 }
 
 #[test]
+fn wake_clips_segments_match_reference_silero() {
+    let dir = repo_root().join("daemon/tests/fixtures/wake/clips");
+    check_against_reference("clips_segments.json", &dir);
+}
+
+#[test]
 fn events_stream_the_same_in_any_chunk_size() {
     let wav_path: PathBuf = librivox_wavs()[1].clone();
     let samples = wav::read_16k_i16(&wav_path).unwrap();
