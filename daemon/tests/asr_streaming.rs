@@ -192,3 +192,43 @@ fn hundred_utterances_in_a_row_without_memory_growth() {
         "RSS grew {growth} KiB over 80 utterances"
     );
 }
+
+#[test]
+fn vad_endpoint_ends_each_utterance_soon_after_speech() {
+    let cfg = AsrConfig {
+        model: "asr-streaming-zipformer-random".into(),
+        endpoint: "vad".into(),
+        ..AsrConfig::default()
+    };
+    let store = ModelStore::new(&ModelsConfig {
+        dir: models_dir(),
+        ..ModelsConfig::default()
+    });
+    let mut r = hearken::asr::build(&cfg, &hearken::vad::VadConfig::default(), &store).unwrap();
+    let speech = utterance(4);
+    let mut audio = Vec::new();
+    for _ in 0..2 {
+        audio.extend(&speech);
+        audio.extend(std::iter::repeat_n(0.0, 3 * RATE));
+    }
+    r.begin();
+    let events = feed_all(r.as_mut(), &audio);
+    let finals: Vec<_> = events
+        .iter()
+        .filter_map(|(at, e)| match e {
+            AsrEvent::Final(t) => Some((*at, t.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(finals.len(), 2, "{finals:?}");
+    for (i, (at, text)) in finals.iter().enumerate() {
+        let end = speech.len() + i * (speech.len() + 3 * RATE);
+        let after = (*at as f64 - end as f64) / RATE as f64;
+        // vad.min_silence_ms is 600 ms: far sooner than rule 2's 1.2 s or rule 1's 2.4 s.
+        assert!(
+            (0.3..1.2).contains(&after),
+            "final {after:.2} s after speech"
+        );
+        assert!(!text.is_empty());
+    }
+}

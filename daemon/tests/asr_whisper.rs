@@ -102,3 +102,39 @@ fn missing_model_names_the_file_and_the_fetch_command() {
     );
     assert!(err.contains("models/fetch --dest"), "{err}");
 }
+
+/// The daemon's way (80 ms frames, Silero VAD segments, partial re-decodes) through the CLI.
+#[test]
+fn vad_mode_json_has_partials_during_speech_and_the_same_accuracy() {
+    let wavs = librivox_wavs();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let mut args = vec!["-c", config.to_str().unwrap(), "transcribe", "--json"];
+    args.extend(wavs.iter().map(|w| w.to_str().unwrap()));
+    let out = run_hearken(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let truth = librivox_transcripts();
+    let (mut errors, mut words) = (0, 0);
+    for (line, wav) in text(&out.stdout).lines().zip(&wavs) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let name = wav.file_name().unwrap().to_str().unwrap();
+        let audio_ms = v["audio_s"].as_f64().unwrap() * 1000.0;
+        let partials = v["partials"].as_array().unwrap();
+        assert!(partials.len() >= 2, "{name}: {line}");
+        let t: Vec<f64> = partials
+            .iter()
+            .map(|p| p["t_ms"].as_f64().unwrap())
+            .collect();
+        assert!(t.windows(2).all(|w| w[0] < w[1]), "{name}: {t:?}");
+        assert!(
+            t[0] < audio_ms / 2.0,
+            "{name}: first partial at {} ms",
+            t[0]
+        );
+        let (e, n) = word_errors(&truth[name], v["text"].as_str().unwrap());
+        errors += e;
+        words += n;
+    }
+    println!("VAD mode WER: {errors}/{words}");
+    assert!(errors <= 5, "VAD mode WER {errors}/{words}");
+}

@@ -99,8 +99,6 @@ pub fn build_with_detector(
     Ok(Box::new(SegmentedRecognizer::new(engine, detector, cfg)))
 }
 
-fn silero(_vad: &VadConfig, _store: &ModelStore) -> Result<Box<dyn VoiceDetector>, AsrError> {
-    Err(AsrError::Config(
-        "the Silero VAD is not merged into this build yet".into(),
-    ))
+fn silero(vad: &VadConfig, store: &ModelStore) -> Result<Box<dyn VoiceDetector>, AsrError> {
+    Ok(Box::new(crate::vad::SileroVad::new(vad, store)?))
 }

@@ -17,6 +17,12 @@ use crate::vad::{VadEvent, VoiceDetector};
 const RATE: u32 = 16_000;
 /// Whisper sees at most 30 s; a longer segment is cut and decoded in pieces.
 const MAX_SEGMENT: usize = 28 * RATE as usize;
+/// Silence put before each segment: Whisper drops the first word of audio that starts with
+/// speech ("Alexa, what..." decodes as "What...", "And Mr. John" as "Mr. John").
+const LEAD_IN: usize = 3 * RATE as usize / 10;
+/// Audio taken from before the VAD's segment start: its padding (30 ms by default) clips soft
+/// onsets, and Whisper then drops the word ("And Mr. John" became "Mr. John").
+const ONSET_MARGIN: u64 = RATE as u64 / 5;
 
 /// An offline model that turns a whole buffer of 16 kHz audio into text.
 pub struct OfflineEngine {
@@ -149,10 +155,13 @@ impl SegmentedRecognizer {
         self.base + self.audio.len() as u64
     }
 
-    fn slice(&self, from: u64, to: u64) -> &[f32] {
-        let a = from.saturating_sub(self.base) as usize;
+    /// The segment `[from, to)` behind [`LEAD_IN`] of silence, ready to decode.
+    fn segment(&self, from: u64, to: u64) -> Vec<f32> {
+        let a = from.saturating_sub(ONSET_MARGIN).saturating_sub(self.base) as usize;
         let b = (to.saturating_sub(self.base) as usize).min(self.audio.len());
-        &self.audio[a.min(b)..b]
+        let mut out = vec![0.0; LEAD_IN];
+        out.extend_from_slice(&self.audio[a.min(b)..b]);
+        out
     }
 
     /// Drops audio before `pos` (keeping a little for the next segment's start padding).
@@ -164,7 +173,7 @@ impl SegmentedRecognizer {
     }
 
     fn final_text(&mut self, from: u64, to: u64) -> String {
-        let text = self.engine.decode(self.slice(from, to));
+        let text = self.engine.decode(&self.segment(from, to));
         self.partial.clear();
         self.forget_before(to);
         text
@@ -178,7 +187,7 @@ impl SegmentedRecognizer {
             return;
         }
         let t = Instant::now();
-        let text = self.engine.decode(self.slice(start, now));
+        let text = self.engine.decode(&self.segment(start, now));
         let took = t.elapsed();
         let wait = self.partial_interval.max(samples_of(took * 2));
         self.next_partial = now + wait as u64;
@@ -240,6 +249,12 @@ impl Recognizer for SegmentedRecognizer {
     }
 
     fn finish(&mut self) -> Result<String, AsrError> {
+        // A segment still under way (or too young to be announced) ends with the input.
+        for event in self.vad.flush()? {
+            if let VadEvent::SpeechStart { sample } = event {
+                self.start.get_or_insert(sample);
+            }
+        }
         let text = match self.start.take() {
             Some(start) => {
                 let end = self.end();
