@@ -100,8 +100,3 @@ pub fn main() -> ExitCode {
 
 /// What a subcommand gets besides its own arguments.
 pub type Ctx = Loaded;
-
-/// For subcommands whose engine has not landed yet.
-fn not_built(what: &str) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`hearken {what}` is not built yet")
-}

@@ -1,10 +1,41 @@
+//! `hearken run`: the daemon.
+
+use std::io::Write;
 use std::process::ExitCode;
+
+use hearken::pipeline::{self, Options};
 
 use super::Ctx;
 
 #[derive(clap::Args)]
 pub struct Args {}
 
-pub fn run(_args: Args, _ctx: &Ctx) -> anyhow::Result<ExitCode> {
-    super::not_built("run")
+pub fn run(_args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
+    let config = &ctx.config;
+    let engines = pipeline::build_engines(config)?;
+    let source_rate = engines.tts.sample_rate();
+    let options = Options {
+        hold_while_busy: false,
+        paced_output: false,
+        stop_at_end_of_input: false,
+        ..pipeline::options(config)
+    };
+    // stdout carries one JSON object per turn; logs go to stderr or journald.
+    let on_turn = |report: &pipeline::TurnReport| {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{}", report.json_line());
+        let _ = out.flush();
+    };
+    let (capture, playback) = pipeline::live_devices(&config.audio);
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(pipeline::run_on_devices(
+        engines,
+        &capture,
+        &playback,
+        true,
+        source_rate,
+        options,
+        on_turn,
+    ))?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -3,9 +3,7 @@
 //! a wake word and the first audio the ASR sees) and reports what it heard as [`Event`]s.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::state::Event;
@@ -58,28 +56,19 @@ pub trait FrameSource: Send {
     fn read_frame(&mut self, frame: &mut [i16]) -> Result<Read, String>;
 }
 
-/// The capture ring's consumer plus the flag the capture thread raises at end of input.
-pub struct RingSource {
-    pub consumer: rtrb::Consumer<i16>,
-    pub ended: Arc<AtomicBool>,
-}
+/// The capture ring's reading end; the capture thread abandons it when the input ends.
+pub struct RingSource(pub rtrb::Consumer<i16>);
 
 impl FrameSource for RingSource {
     fn read_frame(&mut self, frame: &mut [i16]) -> Result<Read, String> {
-        // Read the flag first: samples pushed before it was raised are then all visible.
-        let ended = self.ended.load(Ordering::Acquire);
-        let available = self.consumer.slots();
+        // Checked before `slots`: samples pushed before the thread ended are all visible.
+        let ended = self.0.is_abandoned();
+        let available = self.0.slots();
         if available >= frame.len() || (ended && available > 0) {
             let n = available.min(frame.len());
-            let chunk = self
-                .consumer
-                .read_chunk(n)
-                .map_err(|e| format!("capture ring: {e}"))?;
-            let (a, b) = chunk.as_slices();
-            frame[..a.len()].copy_from_slice(a);
-            frame[a.len()..a.len() + b.len()].copy_from_slice(b);
-            chunk.commit_all();
-            frame[n..].fill(0);
+            let (got, _) = self.0.pop_partial_slice(&mut frame[..n]);
+            let got = got.len();
+            frame[got..].fill(0);
             return Ok(Read::Frame(Instant::now()));
         }
         Ok(if ended { Read::Ended } else { Read::Pending })
@@ -343,7 +332,6 @@ impl Listener {
             _ => None,
         };
         self.send(Event::TurnStarted { turn, trigger, at });
-        self.asr.begin();
         let heard = self.vad.in_speech();
         self.mode = Mode::Capturing {
             turn,
@@ -351,11 +339,15 @@ impl Listener {
             since: self.position,
             heard,
         };
-        if with_pre_roll && !self.pre_roll.is_empty() {
+        let started = if with_pre_roll && !self.pre_roll.is_empty() {
             let audio: Vec<f32> = self.pre_roll.iter().map(|&s| i16_to_f32(s)).collect();
-            if let Err(e) = self.asr.feed(&audio) {
-                self.fail(format!("{e}"));
-            }
+            self.asr.begin_with_preroll(&audio).map(drop)
+        } else {
+            self.asr.begin();
+            Ok(())
+        };
+        if let Err(e) = started {
+            return self.fail(format!("{e}"));
         }
         if heard {
             self.send(Event::SpeechStarted { turn, at });
@@ -385,6 +377,8 @@ impl Listener {
             }
         }
         let audio: Vec<f32> = frame.iter().map(|&s| i16_to_f32(s)).collect();
+        // An end found in this frame was declared now, before the ASR decodes it.
+        let endpoint = Instant::now();
         let final_text = match self.asr.feed(&audio) {
             Ok(events) => events.into_iter().find_map(|e| match e {
                 AsrEvent::Final(text) => Some(text),
@@ -397,14 +391,19 @@ impl Listener {
         let too_long = elapsed >= samples(self.settings.max_utterance_ms);
         if final_text.is_some() || (heard_now && speech_end.is_some()) || too_long {
             let end = speech_end.map(|s| self.instant_of(s));
-            self.end_utterance(final_text, end);
+            self.end_utterance(final_text, end, endpoint);
         } else if !heard_now && elapsed >= samples(self.settings.no_speech_timeout_ms) {
             self.mode = Mode::Armed;
             self.send(Event::NoSpeech { turn });
         }
     }
 
-    fn end_utterance(&mut self, final_text: Option<String>, speech_end: Option<Instant>) {
+    fn end_utterance(
+        &mut self,
+        final_text: Option<String>,
+        speech_end: Option<Instant>,
+        endpoint: Instant,
+    ) {
         let Mode::Capturing {
             turn,
             ref wake_word,
@@ -415,7 +414,6 @@ impl Listener {
             return;
         };
         let wake_word = wake_word.clone();
-        let endpoint = Instant::now();
         let raw = match final_text {
             Some(text) => text,
             None => match self.asr.finish() {
@@ -425,7 +423,8 @@ impl Listener {
         };
         let asr_final = Instant::now();
         let text = match &wake_word {
-            Some(w) => strip_wake_word(&raw, w),
+            // The ASR's rule takes the whole word; ours also the tail the pre-roll caught.
+            Some(w) => strip_wake_word(&crate::asr::strip_wake_word(&raw, &[w]), w),
             None => raw.trim().to_string(),
         };
         let timed_out = self.input_ended
@@ -453,7 +452,7 @@ impl Listener {
     fn end_of_input(&mut self) {
         self.input_ended = true;
         if let Mode::Capturing { .. } = self.mode {
-            self.end_utterance(None, None);
+            self.end_utterance(None, None, Instant::now());
         }
         if let Mode::FollowUp { turn, .. } = self.mode {
             self.mode = Mode::Armed;
@@ -466,5 +465,215 @@ impl Listener {
         self.asr.begin();
         self.mode = Mode::Armed;
         self.send(Event::Failed(message));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Scripted doubles for the engines: the listener's own rules (pre-roll, wake word
+    //! only, timeouts, holding input) are what is under test here; the real engines run in
+    //! the end-to-end tests.
+    use super::*;
+    use crate::asr::AsrError;
+    use crate::vad::VadError;
+    use crate::wake::{Detection, WakeError};
+    use std::sync::mpsc;
+    use std::sync::{Arc, Mutex};
+
+    /// Frames are "loud" (speech) when their first sample is non-zero; the wake word fires
+    /// on a frame whose first sample is 7.
+    struct Wake;
+    impl WakeEngine for Wake {
+        fn process(&mut self, frame: &[i16]) -> Result<Vec<Detection>, WakeError> {
+            Ok(if frame[0] == 7 {
+                vec![Detection {
+                    word: "alexa".into(),
+                    score: 0.9,
+                }]
+            } else {
+                vec![]
+            })
+        }
+        fn reset(&mut self) {}
+    }
+
+    /// Speech starts at the first loud frame and ends after two quiet ones.
+    #[derive(Default)]
+    struct Vad {
+        at: u64,
+        speech: bool,
+        quiet: u32,
+    }
+    impl VoiceDetector for Vad {
+        fn process(&mut self, s: &[i16]) -> Result<Vec<VadEvent>, VadError> {
+            let mut ev = vec![];
+            let loud = s[0] != 0;
+            if loud && !self.speech {
+                self.speech = true;
+                ev.push(VadEvent::SpeechStart { sample: self.at });
+            }
+            self.quiet = if loud { 0 } else { self.quiet + 1 };
+            if self.speech && self.quiet == 2 {
+                self.speech = false;
+                ev.push(VadEvent::SpeechEnd {
+                    sample: self.at - FRAME_SAMPLES as u64,
+                });
+            }
+            self.at += s.len() as u64;
+            Ok(ev)
+        }
+        fn in_speech(&self) -> bool {
+            self.speech
+        }
+        fn reset(&mut self) {
+            *self = Vad::default();
+        }
+    }
+
+    /// "Recognizes" each loud frame as the word its first sample stands for.
+    struct Asr(Arc<Mutex<Vec<String>>>, Vec<String>);
+    impl Recognizer for Asr {
+        fn begin(&mut self) {
+            self.1.clear();
+        }
+        fn feed(&mut self, s: &[f32]) -> Result<Vec<AsrEvent>, AsrError> {
+            for frame in s.chunks(FRAME_SAMPLES) {
+                let word = match (frame[0] * 32768.0).round() as i32 {
+                    7 => "Alexa,",
+                    1 => "what",
+                    2 => "time",
+                    3 => "is it?",
+                    _ => continue,
+                };
+                self.1.push(word.into());
+            }
+            Ok(vec![])
+        }
+        fn finish(&mut self) -> Result<String, AsrError> {
+            let text = self.1.join(" ");
+            self.0.lock().unwrap().push(text.clone());
+            self.1.clear();
+            Ok(text)
+        }
+    }
+
+    struct Frames(VecDeque<i16>);
+    impl FrameSource for Frames {
+        fn read_frame(&mut self, frame: &mut [i16]) -> Result<Read, String> {
+            match self.0.pop_front() {
+                Some(v) => {
+                    frame.fill(v);
+                    Ok(Read::Frame(Instant::now()))
+                }
+                None => Ok(Read::Ended),
+            }
+        }
+    }
+
+    fn settings(hold: bool) -> ListenerSettings {
+        ListenerSettings {
+            pre_roll_ms: 160,
+            no_speech_timeout_ms: 800,
+            follow_up_ms: 800,
+            max_utterance_ms: 10_000,
+            hold_while_busy: hold,
+        }
+    }
+
+    /// Runs the listener over frames; `reply` answers each utterance with a release.
+    fn listen(frames: &[i16], hold: bool) -> (Vec<Event>, Vec<String>) {
+        let decoded = Arc::new(Mutex::new(vec![]));
+        let (tx, rx) = mpsc::channel();
+        let (cmd_tx, cmd_rx) = mpsc::channel();
+        let report: Report = Box::new(move |h| {
+            let _ = tx.send(h);
+            true
+        });
+        let l = Listener::new(
+            Box::new(Wake),
+            Box::new(Vad::default()),
+            Box::new(Asr(decoded.clone(), vec![])),
+            settings(hold),
+            report,
+        );
+        let source = Box::new(Frames(frames.iter().copied().collect()));
+        let thread = std::thread::spawn(move || l.run(source, cmd_rx));
+        let mut events = vec![];
+        for heard in rx.iter() {
+            match heard {
+                Heard::Event(e) => {
+                    if let Event::Utterance { turn, .. } = &e {
+                        cmd_tx
+                            .send(ListenerCommand::Release {
+                                turn: *turn,
+                                follow_up: true,
+                            })
+                            .unwrap();
+                    }
+                    events.push(e);
+                }
+                Heard::InputEnded => {
+                    cmd_tx.send(ListenerCommand::Stop).unwrap();
+                }
+                Heard::Fatal(e) => panic!("{e}"),
+            }
+        }
+        thread.join().unwrap();
+        let decoded = decoded.lock().unwrap().clone();
+        (events, decoded)
+    }
+
+    fn utterances(events: &[Event]) -> Vec<String> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Utterance { text, .. } => Some(text.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn question_right_after_the_wake_word_is_heard_without_it() {
+        // quiet, "alexa" (fires on its last frame), "what time is it", quiet.
+        let (events, decoded) = listen(&[0, 0, 9, 7, 1, 2, 3, 0, 0, 0, 0], true);
+        assert!(matches!(
+            &events[0],
+            Event::TurnStarted { turn: 1, trigger: Trigger::Wake(w), .. } if w == "alexa"
+        ));
+        assert_eq!(decoded, ["Alexa, what time is it?"]);
+        assert_eq!(utterances(&events), ["What time is it?"]);
+    }
+
+    #[test]
+    fn a_pause_after_the_wake_word_keeps_listening() {
+        let (events, decoded) = listen(&[7, 0, 0, 0, 1, 2, 3, 0, 0, 0], true);
+        assert_eq!(decoded, ["Alexa,", "what time is it?"]);
+        assert_eq!(utterances(&events), ["what time is it?"]);
+    }
+
+    #[test]
+    fn silence_after_the_wake_word_times_out() {
+        let mut frames = vec![7];
+        frames.extend([0; 14]);
+        let (events, _) = listen(&frames, true);
+        assert!(events.contains(&Event::NoSpeech { turn: 1 }), "{events:?}");
+        assert!(utterances(&events).is_empty());
+    }
+
+    #[test]
+    fn held_input_is_answered_then_heard_as_a_follow_up() {
+        // The second question comes with no wake word while the first is answered: held,
+        // then heard inside the follow-up window as turn 2.
+        let (events, _) = listen(&[7, 1, 2, 0, 0, 0, 3, 1, 0, 0, 0], true);
+        assert_eq!(utterances(&events), ["What time", "is it? what"]);
+        assert!(events.iter().any(|e| matches!(
+            e,
+            Event::TurnStarted {
+                turn: 2,
+                trigger: Trigger::FollowUp,
+                ..
+            }
+        )));
     }
 }

@@ -14,6 +14,7 @@
 //! [`Event`]s to it and it answers with [`Command`]s, which the controller carries out.
 
 mod config;
+mod devices;
 pub mod earcon;
 pub mod listener;
 pub mod output;
@@ -31,6 +32,9 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 pub use config::{EarconConfig, PipelineConfig};
+pub use devices::{
+    build_engines, live_devices, options, process_stats, run_on_devices, Played, ProcessStats,
+};
 pub use earcon::{Cue, Earcons};
 pub use listener::{FrameSource, Heard, ListenerCommand, ListenerSettings, RingSource};
 pub use output::{OutMsg, Speaker};
@@ -54,6 +58,10 @@ pub enum PipelineError {
     },
     #[error(transparent)]
     Earcon(#[from] earcon::EarconError),
+    #[error(transparent)]
+    Audio(#[from] crate::audio::AudioError),
+    #[error("{what}: {message}")]
+    Engine { what: &'static str, message: String },
 }
 
 /// The engines a pipeline drives.
@@ -78,8 +86,8 @@ pub struct Options {
     pub system_prompt: String,
     /// Audio before the wake word that the ASR gets (`asr.preroll_ms`).
     pub pre_roll_ms: u32,
-    /// Exchanges kept in the LLM context.
-    pub history_turns: usize,
+    /// Past conversation sent with each question, in estimated tokens (`llm.history_tokens`).
+    pub history_tokens: usize,
     /// File input faster than real time: hold it while answering (see [`ListenerSettings`]).
     pub hold_while_busy: bool,
     /// Play to the speaker no faster than real time (for file-backed devices).
@@ -217,7 +225,7 @@ impl Pipeline {
         let mut core = Conversation::new(
             options.system_prompt.clone(),
             options.config.follow_up_ms > 0,
-            options.history_turns,
+            options.history_tokens,
         );
         let mut replies: HashMap<u64, CancellationToken> = HashMap::new();
         let mut summary = Summary::default();

@@ -341,3 +341,144 @@ fn account(answer: &mut Answer, written: u64) {
         };
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{mpsc, Arc};
+
+    /// A device that takes samples only up to a budget the test raises: what it took is
+    /// what "played".
+    struct Budgeted {
+        budget: Arc<AtomicU64>,
+        written: u64,
+        first: Option<Instant>,
+        armed: bool,
+    }
+    impl Speaker for Budgeted {
+        fn write(&mut self, samples: &[i16]) -> usize {
+            let room = self
+                .budget
+                .load(Ordering::SeqCst)
+                .saturating_sub(self.written);
+            let n = (samples.len() as u64).min(room) as usize;
+            if n > 0 && self.armed {
+                self.armed = false;
+                self.first = Some(Instant::now());
+            }
+            self.written += n as u64;
+            n
+        }
+        fn flush(&mut self) {}
+        fn arm(&mut self) {
+            self.armed = true;
+            self.first = None;
+        }
+        fn first_write(&self) -> Option<Instant> {
+            self.first
+        }
+        fn is_idle(&self) -> bool {
+            true
+        }
+        fn ended_at(&self) -> Option<Instant> {
+            Some(Instant::now())
+        }
+        fn written(&self) -> u64 {
+            self.written
+        }
+    }
+
+    fn start(budget: u64) -> (mpsc::Sender<OutMsg>, mpsc::Receiver<Event>, Arc<AtomicU64>) {
+        let budget = Arc::new(AtomicU64::new(budget));
+        let speaker = Budgeted {
+            budget: budget.clone(),
+            written: 0,
+            first: None,
+            armed: false,
+        };
+        let (tx, rx) = mpsc::channel();
+        let (etx, erx) = mpsc::channel();
+        let out = Output::new(
+            Box::new(speaker),
+            16_000,
+            false,
+            Box::new(move |e| {
+                let _ = etx.send(e);
+            }),
+        );
+        std::thread::spawn(move || out.run(rx));
+        (tx, erx, budget)
+    }
+
+    fn speak(tx: &mpsc::Sender<OutMsg>, turn: u64, text: &str, n: usize) {
+        tx.send(OutMsg::Chunk {
+            turn,
+            text: text.into(),
+        })
+        .unwrap();
+        tx.send(OutMsg::Pcm {
+            turn,
+            samples: vec![1; n],
+        })
+        .unwrap();
+    }
+
+    fn done(rx: &mpsc::Receiver<Event>) -> (String, bool) {
+        loop {
+            match rx.recv_timeout(Duration::from_secs(5)).expect("reply done") {
+                Event::ReplyDone {
+                    played,
+                    interrupted,
+                    ..
+                } => return (played, interrupted),
+                _ => continue,
+            }
+        }
+    }
+
+    #[test]
+    fn a_played_out_answer_reports_all_of_it_after_the_earcon() {
+        let (tx, rx, _) = start(u64::MAX);
+        tx.send(OutMsg::Earcon(vec![5; 300])).unwrap();
+        speak(&tx, 1, "One two.", 1000);
+        speak(&tx, 1, "Three four.", 1000);
+        tx.send(OutMsg::End {
+            turn: 1,
+            fallback: false,
+        })
+        .unwrap();
+        let first = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert!(matches!(
+            first,
+            Event::Stage {
+                turn: 1,
+                stage: Stage::FirstSampleWritten,
+                ..
+            }
+        ));
+        assert_eq!(done(&rx), ("One two. Three four.".into(), false));
+    }
+
+    #[test]
+    fn cancel_keeps_only_what_the_device_took() {
+        // Earcon 300 + first chunk 1000 + half of the second.
+        let (tx, rx, budget) = start(300 + 1000 + 500);
+        tx.send(OutMsg::Earcon(vec![5; 300])).unwrap();
+        speak(&tx, 1, "One two.", 1000);
+        speak(&tx, 1, "Three four five six.", 1000);
+        std::thread::sleep(Duration::from_millis(50));
+        tx.send(OutMsg::Cancel { turn: 1 }).unwrap();
+        assert_eq!(done(&rx), ("One two. Three four".into(), true));
+        // Late audio of the cancelled turn is dropped; the next turn plays.
+        budget.store(u64::MAX, Ordering::SeqCst);
+        speak(&tx, 1, "late", 100);
+        speak(&tx, 2, "Next.", 100);
+        tx.send(OutMsg::End {
+            turn: 2,
+            fallback: false,
+        })
+        .unwrap();
+        assert_eq!(done(&rx), ("Next.".into(), false));
+    }
+}

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::earcon::Cue;
 use super::timeline::{stamp, Timeline, Trigger, TurnReport};
-use crate::llm::{ChatMessage, Role};
+use crate::llm::{ChatMessage, History};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -134,9 +134,8 @@ pub struct Conversation {
     state: State,
     system_prompt: String,
     follow_up: bool,
-    /// Past exchanges (user, assistant), oldest first.
-    history: Vec<ChatMessage>,
-    max_history_messages: usize,
+    /// Past exchanges, as heard.
+    history: History,
     /// The turn being listened to or answered.
     current: Option<Turn>,
     /// A cancelled answer still winding down; its history entry lands when it reports done.
@@ -146,13 +145,13 @@ pub struct Conversation {
 }
 
 impl Conversation {
-    pub fn new(system_prompt: impl Into<String>, follow_up: bool, history_turns: usize) -> Self {
+    /// `history_tokens`: how much of the past conversation goes with each question.
+    pub fn new(system_prompt: impl Into<String>, follow_up: bool, history_tokens: usize) -> Self {
         Conversation {
             state: State::Idle,
             system_prompt: system_prompt.into(),
             follow_up,
-            history: Vec::new(),
-            max_history_messages: history_turns * 2,
+            history: History::new(history_tokens),
             current: None,
             cancelled: Vec::new(),
             waiting: false,
@@ -163,7 +162,7 @@ impl Conversation {
         self.state
     }
 
-    pub fn history(&self) -> &[ChatMessage] {
+    pub fn history(&self) -> &History {
         &self.history
     }
 
@@ -390,45 +389,24 @@ impl Conversation {
 
     fn start_reply(&mut self, out: &mut Vec<Command>) {
         let t = self.current.as_ref().expect("current turn");
-        let mut messages = Vec::with_capacity(self.history.len() + 2);
-        if !self.system_prompt.is_empty() {
-            messages.push(ChatMessage {
-                role: Role::System,
-                content: self.system_prompt.clone(),
-            });
-        }
-        messages.extend(self.history.iter().cloned());
-        messages.push(ChatMessage {
-            role: Role::User,
-            content: t.transcript.clone(),
-        });
         out.push(Command::StartReply {
             turn: t.id,
-            messages,
+            messages: self.history.messages(&self.system_prompt, &t.transcript),
         });
     }
 
-    /// Keeps the exchange; an answer nobody heard is not part of the conversation.
+    /// Keeps the exchange as heard; an answer nobody heard is not part of the conversation.
     fn remember(&mut self, user: &str, played: &str) {
-        if user.is_empty() || played.trim().is_empty() {
-            return;
+        if !user.is_empty() {
+            self.history.record(user, played);
         }
-        self.history.push(ChatMessage {
-            role: Role::User,
-            content: user.to_string(),
-        });
-        self.history.push(ChatMessage {
-            role: Role::Assistant,
-            content: played.trim().to_string(),
-        });
-        let excess = self.history.len().saturating_sub(self.max_history_messages);
-        self.history.drain(..excess);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::llm::Role;
     use std::time::Duration;
 
     fn wake(turn: u64) -> Event {
@@ -486,7 +464,7 @@ mod tests {
 
     #[test]
     fn wake_question_answer_then_follow_up_window() {
-        let mut c = Conversation::new("be brief", true, 4);
+        let mut c = Conversation::new("be brief", true, 1000);
         let cmds = c.handle(wake(1));
         assert_eq!(c.state(), State::Listening);
         assert!(cmds.contains(&Command::Earcon(Cue::Wake)));
@@ -535,7 +513,7 @@ mod tests {
 
     #[test]
     fn follow_up_window_closes_to_idle_and_zero_disables_it() {
-        let mut c = Conversation::new("", true, 4);
+        let mut c = Conversation::new("", true, 1000);
         c.handle(wake(1));
         c.handle(said(1, "hi"));
         c.handle(done(1, "Hello.", false));
@@ -543,7 +521,7 @@ mod tests {
         c.handle(Event::NoSpeech { turn: 1 });
         assert_eq!(c.state(), State::Idle);
 
-        let mut c = Conversation::new("", false, 4);
+        let mut c = Conversation::new("", false, 1000);
         c.handle(wake(1));
         c.handle(said(1, "hi"));
         let cmds = c.handle(done(1, "Hello.", false));
@@ -556,7 +534,7 @@ mod tests {
 
     #[test]
     fn barge_in_cancels_and_history_keeps_only_what_was_played() {
-        let mut c = Conversation::new("", true, 4);
+        let mut c = Conversation::new("", true, 1000);
         c.handle(wake(1));
         c.handle(said(1, "tell me a long story"));
         c.handle(playing(1));
@@ -589,7 +567,7 @@ mod tests {
 
     #[test]
     fn no_speech_and_empty_utterance_end_the_turn_quietly() {
-        let mut c = Conversation::new("", true, 4);
+        let mut c = Conversation::new("", true, 1000);
         c.handle(wake(1));
         let cmds = c.handle(Event::NoSpeech { turn: 1 });
         assert_eq!(c.state(), State::Idle);
@@ -603,7 +581,7 @@ mod tests {
 
     #[test]
     fn llm_fallback_is_spoken_but_not_remembered() {
-        let mut c = Conversation::new("", false, 4);
+        let mut c = Conversation::new("", false, 1000);
         c.handle(wake(1));
         c.handle(said(1, "hello?"));
         let cmds = c.handle(Event::ReplyDone {
@@ -624,7 +602,7 @@ mod tests {
 
     #[test]
     fn mute_cancels_and_ignores_turns_until_unmuted() {
-        let mut c = Conversation::new("", true, 4);
+        let mut c = Conversation::new("", true, 1000);
         c.handle(wake(1));
         c.handle(said(1, "hi"));
         let cmds = c.handle(Event::Mute(true));
@@ -643,7 +621,7 @@ mod tests {
 
     #[test]
     fn engine_failure_plays_the_error_cue_and_recovers_on_the_next_turn() {
-        let mut c = Conversation::new("", true, 4);
+        let mut c = Conversation::new("", true, 1000);
         c.handle(wake(1));
         let cmds = c.handle(Event::Failed("asr exploded".into()));
         assert!(cmds.contains(&Command::Earcon(Cue::Error)));
@@ -654,13 +632,15 @@ mod tests {
 
     #[test]
     fn history_is_bounded() {
-        let mut c = Conversation::new("", false, 2);
+        // Each exchange costs about 10 estimated tokens: 25 keeps the last two.
+        let mut c = Conversation::new("", false, 25);
         for turn in 1..=5 {
             c.handle(wake(turn));
             c.handle(said(turn, &format!("q{turn}")));
             c.handle(done(turn, &format!("a{turn}"), false));
         }
-        let contents: Vec<&str> = c.history().iter().map(|m| m.content.as_str()).collect();
-        assert_eq!(contents, ["q4", "a4", "q5", "a5"]);
+        let messages = c.history().messages("", "next");
+        let contents: Vec<&str> = messages.iter().map(|m| m.content.as_str()).collect();
+        assert_eq!(contents, ["q4", "a4", "q5", "a5", "next"]);
     }
 }

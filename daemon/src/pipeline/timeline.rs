@@ -190,6 +190,42 @@ impl TurnReport {
         );
     }
 
+    /// A few lines for a person at a terminal (`hearken simulate` without `--json`).
+    pub fn pretty(&self) -> String {
+        let t = &self.timeline;
+        let mut s =
+            format!(
+            "turn {} ({}{})\n  heard:   {}\n  replied: {}\n  timeline (ms since the turn began):\n",
+            self.turn,
+            self.wake_word.as_deref().unwrap_or(self.trigger),
+            if self.interrupted { ", interrupted" } else { "" },
+            if self.transcript.is_empty() { "(nothing)" } else { &self.transcript },
+            if self.reply.is_empty() { "(nothing)" } else { &self.reply },
+        );
+        let stamps = [
+            ("wake / button", t.wake_ms),
+            ("speech start", t.speech_start_ms),
+            ("speech end", t.speech_end_ms),
+            ("endpoint", t.endpoint_ms),
+            ("ASR final", t.asr_final_ms),
+            ("LLM request", t.llm_request_ms),
+            ("LLM first token", t.llm_first_token_ms),
+            ("first sentence", t.first_chunk_ms),
+            ("first TTS audio", t.first_tts_audio_ms),
+            ("first sample to ALSA", t.first_sample_written_ms),
+            ("playback end", t.playback_end_ms),
+        ];
+        for (name, v) in stamps {
+            if let Some(v) = v {
+                s.push_str(&format!("    {name:<22}{v:>9.1}\n"));
+            }
+        }
+        if let Some(v) = t.pipeline_overhead_ms {
+            s.push_str(&format!("  pipeline_overhead_ms: {v:.1}\n"));
+        }
+        s
+    }
+
     pub fn json_line(&self) -> String {
         serde_json::to_string(self).expect("turn reports serialize")
     }

@@ -1,0 +1,343 @@
+//! The conversation loop end to end: `hearken simulate` with the real models (openWakeWord,
+//! Silero, Whisper, Piper), the real llama.cpp server (scripts/local-llm) and the real ALSA
+//! code paths over file-backed devices. The conversations are built from phrases spoken by
+//! the Piper voice (daemon/tests/fixtures/loop, made by scripts/reference/make_loop_fixtures.py).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use common::{hearken, repo_root, text, write_config};
+use hearken::audio::wav;
+use serde_json::Value;
+
+/// The tests share two cores and one LLM server: one conversation at a time.
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn llm_url() -> String {
+    let out = Command::new(repo_root().join("scripts/local-llm"))
+        .arg("start")
+        .output()
+        .expect("scripts/local-llm runs");
+    assert!(
+        out.status.success(),
+        "scripts/local-llm start failed: {}",
+        text(&out.stderr)
+    );
+    text(&out.stdout).lines().last().unwrap().trim().to_string()
+}
+
+enum Part {
+    Say(&'static str),
+    Silence(f32),
+}
+
+/// A conversation recording: fixture phrases and silences, 16 kHz mono.
+fn conversation(dir: &Path, parts: &[Part]) -> PathBuf {
+    let mut samples = Vec::new();
+    for part in parts {
+        match part {
+            Part::Say(name) => {
+                let path = repo_root().join(format!("daemon/tests/fixtures/loop/{name}.wav"));
+                samples.extend(wav::read_16k_i16(&path).unwrap());
+            }
+            Part::Silence(s) => samples.extend(std::iter::repeat_n(0i16, (s * 16_000.0) as usize)),
+        }
+    }
+    let path = dir.join("conversation.wav");
+    wav::write_i16(&path, 16_000, 1, &samples).unwrap();
+    path
+}
+
+struct Run {
+    turns: Vec<Value>,
+    reply: Vec<f32>,
+    reply_rate: u32,
+}
+
+fn simulate(dir: &Path, config: &str, input: &Path, realtime: bool) -> Run {
+    let config = write_config(dir, config);
+    let reply = dir.join("reply.wav");
+    let mut cmd = hearken();
+    cmd.args(["--config", config.to_str().unwrap(), "simulate", "--json"])
+        .args(["--input", input.to_str().unwrap()])
+        .args(["--out", reply.to_str().unwrap()]);
+    if realtime {
+        cmd.arg("--realtime");
+    }
+    let out = cmd.output().expect("hearken runs");
+    assert!(
+        out.status.success(),
+        "simulate failed\nstdout:\n{}\nstderr:\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let turns: Vec<Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    eprintln!("{}", text(&out.stderr));
+    for t in &turns {
+        eprintln!("{t}");
+    }
+    let audio = wav::read(&reply).unwrap();
+    Run {
+        turns,
+        reply: audio.to_mono(),
+        reply_rate: audio.sample_rate,
+    }
+}
+
+fn config(llm: &str, extra: &str) -> String {
+    format!(
+        "[llm]\nbase_url = \"{llm}\"\nmax_tokens = 48\n[service]\nlog_target = \"stderr\"\n{extra}"
+    )
+}
+
+fn transcript(turn: &Value) -> String {
+    turn["transcript"].as_str().unwrap().to_lowercase()
+}
+
+fn reply(turn: &Value) -> &str {
+    turn["reply"].as_str().unwrap()
+}
+
+fn ms(turn: &Value, key: &str) -> f64 {
+    turn["timeline"][key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no {key} in {turn}"))
+}
+
+/// Seconds of `audio` louder than -40 dBFS, in 20 ms windows.
+fn loud_seconds(audio: &[f32], rate: u32) -> f32 {
+    let win = (rate / 50) as usize;
+    let loud = audio
+        .chunks(win)
+        .filter(|w| (w.iter().map(|s| s * s).sum::<f32>() / w.len() as f32).sqrt() > 0.01)
+        .count();
+    loud as f32 / 50.0
+}
+
+#[test]
+fn wake_word_question_gets_a_spoken_answer() {
+    let _serial = serial();
+    let url = llm_url();
+    let dir = tempfile::tempdir().unwrap();
+    let input = conversation(dir.path(), &[Part::Say("alexa_capital")]);
+    let run = simulate(dir.path(), &config(&url, ""), &input, false);
+    assert_eq!(run.turns.len(), 1, "{:?}", run.turns);
+    let turn = &run.turns[0];
+    assert_eq!(turn["wake_word"], "alexa");
+    let heard = transcript(turn);
+    assert!(heard.contains("capital of france"), "{heard}");
+    assert!(
+        !heard.starts_with("alexa"),
+        "wake word sent to the LLM: {heard}"
+    );
+    assert!(!reply(turn).is_empty());
+    assert_eq!(turn["interrupted"], false);
+    assert_eq!(turn["fallback"], false);
+    // Every stage of the timeline happened, in order.
+    let order = [
+        "wake_ms",
+        "endpoint_ms",
+        "asr_final_ms",
+        "llm_request_ms",
+        "llm_first_token_ms",
+        "first_chunk_ms",
+        "first_tts_audio_ms",
+        "first_sample_written_ms",
+        "playback_end_ms",
+    ];
+    for pair in order.windows(2) {
+        assert!(ms(turn, pair[0]) <= ms(turn, pair[1]), "{pair:?} in {turn}");
+    }
+    assert!(turn["timeline"]["pipeline_overhead_ms"].is_number());
+    // The answer was spoken: far more sound than the three short earcons.
+    let spoken = loud_seconds(&run.reply, run.reply_rate);
+    assert!(spoken > 1.0, "only {spoken} s of sound in reply.wav");
+}
+
+#[test]
+fn follow_up_question_needs_no_wake_word() {
+    let _serial = serial();
+    let url = llm_url();
+    let dir = tempfile::tempdir().unwrap();
+    let input = conversation(
+        dir.path(),
+        &[
+            Part::Say("alexa_capital"),
+            Part::Silence(0.5),
+            Part::Say("germany"),
+        ],
+    );
+    let run = simulate(dir.path(), &config(&url, ""), &input, false);
+    assert_eq!(run.turns.len(), 2, "{:?}", run.turns);
+    let second = &run.turns[1];
+    assert_eq!(second["trigger"], "follow-up");
+    assert!(second["wake_word"].is_null());
+    assert!(transcript(second).contains("germany"), "{second}");
+    assert!(!reply(second).is_empty());
+
+    // With the window off, the same recording is one turn: "and what about Germany?"
+    // without the wake word is not for hearken.
+    let run = simulate(
+        dir.path(),
+        &config(&url, "[pipeline]\nfollow_up_ms = 0\n"),
+        &input,
+        false,
+    );
+    assert_eq!(run.turns.len(), 1, "{:?}", run.turns);
+}
+
+#[test]
+fn wake_word_during_an_answer_barges_in() {
+    let _serial = serial();
+    let url = llm_url();
+    let dir = tempfile::tempdir().unwrap();
+    let input = conversation(
+        dir.path(),
+        &[
+            Part::Say("alexa_story"),
+            Part::Silence(6.0),
+            Part::Say("alexa_sum"),
+            Part::Silence(2.0),
+        ],
+    );
+    // A long answer, so it is still playing when the second wake word comes.
+    let cfg = config(&url, "[pipeline]\nfollow_up_ms = 0\n")
+        .replace("max_tokens = 48", "max_tokens = 300");
+    let run = simulate(dir.path(), &cfg, &input, true);
+    assert_eq!(run.turns.len(), 2, "{:?}", run.turns);
+    let (story, sum) = (&run.turns[0], &run.turns[1]);
+    assert!(transcript(story).contains("dragon"), "{story}");
+    assert_eq!(story["interrupted"], true, "{story}");
+    assert!(transcript(sum).contains("two plus two"), "{sum}");
+    assert_eq!(sum["wake_word"], "alexa");
+    assert_eq!(sum["interrupted"], false);
+    assert!(!reply(sum).is_empty());
+}
+
+/// A TCP forwarder to the LLM server that hangs up on the first `drop_first` connections:
+/// the server is down, then back.
+fn flaky_proxy(upstream: &str, drop_first: usize) -> String {
+    let upstream = upstream
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(AtomicUsize::new(0));
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { continue };
+            if seen.fetch_add(1, Ordering::SeqCst) < drop_first {
+                drop(client);
+                continue;
+            }
+            let Ok(server) = TcpStream::connect(&upstream) else {
+                continue;
+            };
+            pipe(client.try_clone().unwrap(), server.try_clone().unwrap());
+            pipe(server, client);
+        }
+    });
+    format!("http://127.0.0.1:{port}/v1")
+}
+
+fn pipe(mut from: TcpStream, mut to: TcpStream) {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = from.read(&mut buf) {
+            if n == 0 || to.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown(std::net::Shutdown::Write);
+    });
+}
+
+#[test]
+fn llm_down_gets_a_spoken_apology_and_the_next_turn_works() {
+    let _serial = serial();
+    let url = flaky_proxy(&llm_url(), 1);
+    let dir = tempfile::tempdir().unwrap();
+    let input = conversation(
+        dir.path(),
+        &[
+            Part::Say("alexa_capital"),
+            Part::Silence(0.5),
+            Part::Say("alexa_sum"),
+        ],
+    );
+    let run = simulate(
+        dir.path(),
+        &config(&url, "[pipeline]\nfollow_up_ms = 0\n").replace("[llm]\n", "[llm]\nretries = 0\n"),
+        &input,
+        false,
+    );
+    assert_eq!(run.turns.len(), 2, "{:?}", run.turns);
+    let (down, back) = (&run.turns[0], &run.turns[1]);
+    assert_eq!(down["fallback"], true, "{down}");
+    assert!(reply(down).starts_with("Sorry"), "{down}");
+    assert_eq!(back["fallback"], false, "{back}");
+    assert!(transcript(back).contains("two plus two"), "{back}");
+    assert!(!reply(back).is_empty() && !reply(back).starts_with("Sorry, I can"));
+}
+
+#[test]
+fn twenty_turns_do_not_grow_threads_or_memory() {
+    let _serial = serial();
+    let url = llm_url();
+    let dir = tempfile::tempdir().unwrap();
+    let phrases = ["alexa_capital", "alexa_sum", "alexa_colour", "alexa_story"];
+    let parts: Vec<Part> = (0..20)
+        .flat_map(|i| [Part::Say(phrases[i % phrases.len()]), Part::Silence(0.5)])
+        .collect();
+    let input = conversation(dir.path(), &parts);
+    let run = simulate(
+        dir.path(),
+        &config(&url, "[pipeline]\nfollow_up_ms = 0\n")
+            .replace("max_tokens = 48", "max_tokens = 24"),
+        &input,
+        false,
+    );
+    assert_eq!(run.turns.len(), 20, "{:?}", run.turns);
+    for turn in &run.turns {
+        assert_eq!(turn["wake_word"], "alexa", "{turn}");
+        assert!(!reply(turn).is_empty(), "{turn}");
+    }
+    let threads: Vec<u64> = run
+        .turns
+        .iter()
+        .map(|t| t["process"]["threads"].as_u64().unwrap())
+        .collect();
+    let rss: Vec<u64> = run
+        .turns
+        .iter()
+        .map(|t| t["process"]["rss_kb"].as_u64().unwrap())
+        .collect();
+    eprintln!("threads {threads:?}\nrss_kb {rss:?}");
+    // After the first turns have warmed every engine up, nothing accumulates.
+    assert!(
+        threads[4..].iter().all(|&t| t == threads[4]),
+        "threads grew: {threads:?}"
+    );
+    let settled = *rss[4..8].iter().max().unwrap();
+    let last = *rss[16..].iter().max().unwrap();
+    assert!(
+        last < settled + 16 * 1024,
+        "memory grew by {} kB from turns 5-8 to 17-20: {rss:?}",
+        last.saturating_sub(settled)
+    );
+}
