@@ -129,7 +129,8 @@ pub struct Listener {
     /// Capture time of the end of the last processed frame.
     frame_end: (u64, Instant),
     pre_roll: VecDeque<i16>,
-    backlog: VecDeque<(Box<[i16]>, Instant)>,
+    /// Input held while answering: stamped when processed, as if it arrived then.
+    backlog: VecDeque<Box<[i16]>>,
     input_ended: bool,
     report: Report,
 }
@@ -179,8 +180,7 @@ impl Listener {
                 match source.read_frame(&mut frame) {
                     Ok(Read::Frame(at)) => {
                         if held || !self.backlog.is_empty() {
-                            self.backlog
-                                .push_back((frame.clone().into_boxed_slice(), at));
+                            self.backlog.push_back(frame.clone().into_boxed_slice());
                         } else {
                             self.process(&frame, at);
                         }
@@ -195,8 +195,8 @@ impl Listener {
                 }
             }
             if !held {
-                if let Some((f, at)) = self.backlog.pop_front() {
-                    self.process(&f, at);
+                if let Some(f) = self.backlog.pop_front() {
+                    self.process(&f, Instant::now());
                     continue;
                 }
                 if ended {

@@ -282,7 +282,8 @@ impl Output {
         let Some(answer) = self.answer.as_mut() else {
             return;
         };
-        if !answer.first_reported {
+        // Before this answer armed the speaker, `first_write` still tells of the last one.
+        if answer.armed && !answer.first_reported {
             if let Some(at) = self.speaker.first_write() {
                 answer.first_reported = true;
                 (self.report)(Event::Stage {

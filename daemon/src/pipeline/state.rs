@@ -194,8 +194,14 @@ impl Conversation {
             }
             _ if self.state == State::Muted => {
                 // A reply cancelled by the mute may still report in; keep its history.
-                if let Event::ReplyDone { turn, played, .. } = event {
-                    self.finish_cancelled(turn, played, &mut out);
+                if let Event::ReplyDone {
+                    turn,
+                    played,
+                    playback_end,
+                    ..
+                } = event
+                {
+                    self.finish_cancelled(turn, played, playback_end, &mut out);
                 }
             }
             Event::TurnStarted { turn, trigger, at } => {
@@ -294,7 +300,7 @@ impl Conversation {
                 playback_end,
             } => {
                 if !self.is_current(turn) {
-                    self.finish_cancelled(turn, played, &mut out);
+                    self.finish_cancelled(turn, played, playback_end, &mut out);
                     return out;
                 }
                 if !matches!(self.state, State::Thinking | State::Speaking) {
@@ -359,11 +365,20 @@ impl Conversation {
         }
     }
 
-    fn finish_cancelled(&mut self, turn: u64, played: String, out: &mut Vec<Command>) {
+    fn finish_cancelled(
+        &mut self,
+        turn: u64,
+        played: String,
+        playback_end: Option<Instant>,
+        out: &mut Vec<Command>,
+    ) {
         let Some(i) = self.cancelled.iter().position(|t| t.id == turn) else {
             return;
         };
-        let t = self.cancelled.remove(i);
+        let mut t = self.cancelled.remove(i);
+        if let Some(end) = playback_end {
+            stamp(&mut t.timeline.playback_end, end);
+        }
         self.remember(&t.transcript, &played);
         out.push(Command::Report(Box::new(t.report(played, true, false))));
         if self.waiting && self.cancelled.is_empty() {

@@ -59,6 +59,8 @@ pub struct TimelineMs {
     pub asr_ms: Option<f64>,
     /// LLM first token − LLM request.
     pub llm_ms: Option<f64>,
+    /// First chunk − LLM first token: the LLM finishing its first sentence.
+    pub first_sentence_ms: Option<f64>,
     /// First TTS audio − first chunk.
     pub tts_ms: Option<f64>,
     /// First sample written − speech end: what the user waits.
@@ -116,6 +118,7 @@ impl Timeline {
             endpoint_wait_ms: round(between(self.speech_end, self.endpoint)),
             asr_ms: round(between(self.endpoint, self.asr_final)),
             llm_ms: round(between(self.llm_request, self.llm_first_token)),
+            first_sentence_ms: round(between(self.llm_first_token, self.first_chunk)),
             tts_ms: round(between(self.first_chunk, self.first_tts_audio)),
             response_ms: round(between(self.speech_end, self.first_sample_written)),
             pipeline_overhead_ms: round(self.pipeline_overhead_ms()),
