@@ -18,6 +18,13 @@ pub struct OnnxRuntime {
     _env: ort::environment::Environment,
 }
 
+impl OnnxRuntime {
+    /// The environment every `ort` session is built in (`Session::builder(rt.env())`).
+    pub fn env(&self) -> &ort::environment::Environment {
+        &self._env
+    }
+}
+
 /// Initialises `ort` once, on the ONNX Runtime that sherpa-onnx already mapped.
 pub fn onnxruntime() -> Result<&'static OnnxRuntime, NativeError> {
     static RUNTIME: OnceLock<Result<OnnxRuntime, NativeError>> = OnceLock::new();

@@ -1,8 +1,18 @@
 //! Voice activity detection (Silero VAD via `ort`).
+//!
+//! The pipeline only sees [`VoiceDetector`]; [`SileroVad`] is the implementation. The
+//! segmentation follows silero-vad's `get_speech_timestamps`, made causal: a segment is
+//! announced once it is certain to outlast `min_speech_ms`, and ends after `min_silence_ms`.
 
 mod config;
+mod onnx;
+mod segmenter;
+mod silero;
 
 pub use config::VadConfig;
+pub use onnx::{resolve_model, session};
+pub use segmenter::Segmenter;
+pub use silero::{SileroModel, SileroVad, CONTEXT_SAMPLES, WINDOW_SAMPLES};
 
 /// A change of state, at a sample position counted from the last reset (16 kHz).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,6 +25,13 @@ pub enum VadEvent {
 pub enum VadError {
     #[error(transparent)]
     Model(#[from] crate::models::ModelError),
+    #[error(transparent)]
+    Runtime(#[from] crate::native::NativeError),
+    #[error("cannot load VAD model {path}: {message}")]
+    Load {
+        path: std::path::PathBuf,
+        message: String,
+    },
     #[error("VAD inference failed: {0}")]
     Inference(String),
 }
@@ -25,6 +42,31 @@ pub trait VoiceDetector: Send {
     fn process(&mut self, samples: &[i16]) -> Result<Vec<VadEvent>, VadError>;
     /// Whether the detector currently considers the input speech.
     fn in_speech(&self) -> bool;
+    /// End of input: closes an open segment at the last sample fed (as
+    /// `get_speech_timestamps` does at the end of a file). The live pipeline never calls it.
+    fn flush(&mut self) -> Result<Vec<VadEvent>, VadError> {
+        Ok(Vec::new())
+    }
     /// Forgets state and restarts sample counting at 0.
     fn reset(&mut self);
+}
+
+/// Speech segments of a whole recording, in samples `[start, end)`.
+pub fn segments(vad: &mut dyn VoiceDetector, samples: &[i16]) -> Result<Vec<(u64, u64)>, VadError> {
+    vad.reset();
+    let mut events = vad.process(samples)?;
+    events.extend(vad.flush()?);
+    let mut out = Vec::new();
+    let mut start = None;
+    for event in events {
+        match event {
+            VadEvent::SpeechStart { sample } => start = Some(sample),
+            VadEvent::SpeechEnd { sample } => {
+                if let Some(s) = start.take() {
+                    out.push((s, sample));
+                }
+            }
+        }
+    }
+    Ok(out)
 }
