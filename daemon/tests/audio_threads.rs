@@ -174,7 +174,9 @@ fn flush_during_playback_stops_the_reply_and_the_next_one_plays() {
     // Paced like a speaker: let about 300 ms play, then barge in.
     std::thread::sleep(Duration::from_millis(300));
     let flushed_at = Instant::now();
-    playback.flush();
+    // Barge-in comes from another thread (the listener) through the control handle.
+    let control = playback.control();
+    std::thread::spawn(move || control.flush()).join().unwrap();
     let after_flush = playback.stats();
     assert!(playback.first_write().unwrap() < flushed_at);
     assert_eq!(playback.queued(), 0);
@@ -210,4 +212,31 @@ fn flush_during_playback_stops_the_reply_and_the_next_one_plays() {
         "flushed reply is not a prefix of the input"
     );
     assert!(played[n..] == second[..], "second reply differs");
+}
+
+#[test]
+fn realtime_pacing_never_runs_ahead_of_the_clock() {
+    let env = env();
+    let mut s = capture_settings(SPEECH_IN, env.speech.len());
+    s.pacing = Pacing::Realtime;
+    let started = Instant::now();
+    let mut capture = Capture::start(&s).unwrap();
+    let mut buf = vec![0i16; 320];
+    let mut got = Vec::new();
+    for _ in 0..15 {
+        let n = capture.read_blocking(&mut buf);
+        got.extend_from_slice(&buf[..n]);
+        // Everything delivered so far was due by now (one period of slack: a period is
+        // released as soon as it is read, then the thread waits for its end).
+        let stats = capture.stats();
+        let due = started.elapsed().as_secs_f64() * 16_000.0 + 320.0;
+        assert!(
+            stats.samples as f64 <= due,
+            "{} samples after {:?}",
+            stats.samples,
+            started.elapsed()
+        );
+    }
+    capture.stop();
+    assert!(got[..] == env.speech[..got.len()]);
 }

@@ -104,3 +104,39 @@ pub(crate) fn open(
 pub(crate) fn wait(pcm: &PCM, timeout: std::time::Duration) {
     let _ = pcm.wait(Some(timeout.as_millis().max(1) as u32));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audio::Action;
+
+    #[test]
+    fn errors_say_what_to_do_and_name_the_device() {
+        let busy = classify(
+            "hw:1,0",
+            Direction::Capture,
+            alsa::Error::new("snd_pcm_open", libc::EBUSY),
+        );
+        assert_eq!(busy.action(), Action::RetryLater);
+        let msg = busy.to_string();
+        assert!(
+            msg.contains("`hw:1,0`") && msg.contains("dsnoop") && msg.contains("dmix"),
+            "{msg}"
+        );
+
+        let gone = classify(
+            "plughw:2",
+            Direction::Playback,
+            alsa::Error::new("snd_pcm_open", libc::ENOENT),
+        );
+        assert!(gone.to_string().contains("audio.playback_device"), "{gone}");
+
+        let lost = classify(
+            "default",
+            Direction::Capture,
+            alsa::Error::new("snd_pcm_readi", libc::EIO),
+        );
+        assert_eq!(lost.action(), Action::Reopen);
+        assert_eq!(lost.device(), Some("default"));
+    }
+}
