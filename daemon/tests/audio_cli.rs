@@ -223,11 +223,9 @@ fn unknown_device_error_names_it_and_the_fix() {
     assert!(!Path::new(&out_wav).exists());
     let out = run_with(&devs, &["devices", "--device", "no_such_pcm"]);
     assert!(!out.status.success());
-    assert!(
-        text(&out.stdout).contains("no    ALSA device `no_such_pcm`"),
-        "{}",
-        text(&out.stdout)
-    );
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("no_such_pcm"), "{stdout}");
+    assert!(stdout.contains("capture   no    cannot open"), "{stdout}");
 }
 
 #[test]

@@ -8,7 +8,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use hearken::audio::filedev::{self, FileDevice};
@@ -26,9 +26,36 @@ const SPEECH_IN: &str = "t_speech_in";
 const LATE_IN: &str = "t_late_in";
 const FLUSH_OUT: &str = "t_flush_out";
 
+/// Every log line, to check that retries log once per state change.
+struct Recorder(Mutex<Vec<String>>);
+
+static LOG: Recorder = Recorder(Mutex::new(Vec::new()));
+
+impl log::Log for Recorder {
+    fn enabled(&self, _: &log::Metadata) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record) {
+        let line = format!("{} {}", record.level(), record.args());
+        self.0.lock().unwrap().push(line);
+    }
+    fn flush(&self) {}
+}
+
+fn log_lines_about(device: &str) -> Vec<String> {
+    let lines = LOG.0.lock().unwrap();
+    lines
+        .iter()
+        .filter(|l| l.contains(device))
+        .cloned()
+        .collect()
+}
+
 fn env() -> &'static Env {
     static ENV: OnceLock<Env> = OnceLock::new();
     ENV.get_or_init(|| {
+        log::set_logger(&LOG).unwrap();
+        log::set_max_level(log::LevelFilter::Info);
         let dir = tempfile::tempdir().unwrap().keep();
         let wav = common::librivox_wavs().into_iter().next().unwrap();
         let speech = hearken::audio::wav::read_16k_i16(&wav).unwrap();
@@ -146,6 +173,17 @@ fn open_failure_backs_off_and_recovers_when_the_device_appears() {
     let got = read_all(&mut capture);
     let stats = capture.stop();
     assert_eq!(stats.reopens, 1, "{stats:?}");
+    // Many attempts failed, but the log says so once, and once that the device is back.
+    let lines = log_lines_about(LATE_IN);
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert!(
+        lines[0].starts_with("WARN capture:") && lines[0].contains("retrying"),
+        "{lines:#?}"
+    );
+    assert!(
+        lines[1].starts_with("INFO capture:") && lines[1].contains("is back"),
+        "{lines:#?}"
+    );
     assert!(
         got == env.speech,
         "{} of {} samples",

@@ -53,6 +53,7 @@ pub(crate) fn open(
     period_ms: u32,
     periods: u32,
 ) -> Result<Opened, AudioError> {
+    quiet_alsa_lib();
     let pcm = PCM::new(device, dir, true).map_err(|e| classify(device, dir, e))?;
     let unsupported = |what: String| AudioError::Unsupported {
         device: device.to_owned(),
@@ -97,6 +98,39 @@ pub(crate) fn open(
         period_frames,
         buffer_frames,
     })
+}
+
+/// alsa-lib prints every failed open to stderr itself; hearken reports failures as typed
+/// errors and logs them once per state change, so a device being retried with backoff
+/// must not spam the journal. alsa-lib's local handler is per thread: silence it for
+/// whichever thread opens devices.
+fn quiet_alsa_lib() {
+    type Handler = unsafe extern "C" fn(
+        file: *const std::ffi::c_char,
+        line: std::ffi::c_int,
+        func: *const std::ffi::c_char,
+        err: std::ffi::c_int,
+        fmt: *const std::ffi::c_char,
+        // A `va_list`, which every Linux ABI hearken targets passes as one pointer-sized value.
+        args: *mut std::ffi::c_void,
+    );
+    unsafe extern "C" fn ignore(
+        _file: *const std::ffi::c_char,
+        _line: std::ffi::c_int,
+        _func: *const std::ffi::c_char,
+        _err: std::ffi::c_int,
+        _fmt: *const std::ffi::c_char,
+        _args: *mut std::ffi::c_void,
+    ) {
+    }
+    extern "C" {
+        // libasound is linked through the alsa crate, which does not wrap this call.
+        fn snd_lib_error_set_local(handler: Option<Handler>) -> Option<Handler>;
+    }
+    // SAFETY: installs a handler that ignores its arguments, for the calling thread only.
+    unsafe {
+        snd_lib_error_set_local(Some(ignore));
+    }
 }
 
 /// Waits until the device can take or give a period, for at most `timeout`; errors are
