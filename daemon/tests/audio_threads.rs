@@ -278,3 +278,32 @@ fn realtime_pacing_never_runs_ahead_of_the_clock() {
     capture.stop();
     assert!(got[..] == env.speech[..got.len()]);
 }
+
+#[test]
+fn a_device_lost_mid_stream_is_reopened_and_logged_once() {
+    let env = env();
+    let mut s = capture_settings(SPEECH_IN, env.speech.len());
+    s.retry_open = true;
+    s.inject_lost_after = 50;
+    let mut capture = Capture::start(&s).unwrap();
+    let got = read_all(&mut capture);
+    let stats = capture.stop();
+    assert_eq!(stats.reopens, 1, "{stats:?}");
+    assert_eq!(stats.xruns, 0, "{stats:?}");
+    // 49 periods were read before the loss; the reopened file device starts its file over,
+    // and the input still ends after the file's length in total.
+    let k = 49 * 320;
+    assert_eq!(got.len(), env.speech.len());
+    assert!(got[..k] == env.speech[..k]);
+    assert!(got[k..] == env.speech[..env.speech.len() - k]);
+    let lines = log_lines_about(&format!("`{SPEECH_IN}`"));
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert!(
+        lines[0].starts_with("WARN capture:") && lines[0].contains("stopped working"),
+        "{lines:#?}"
+    );
+    assert!(
+        lines[1].starts_with("INFO capture:") && lines[1].contains("is back"),
+        "{lines:#?}"
+    );
+}
