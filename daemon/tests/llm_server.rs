@@ -254,3 +254,37 @@ fn server_killed_mid_stream_speaks_the_fallback() {
     );
     assert_fallback(&json, &kind);
 }
+
+#[test]
+fn refused_key_is_an_auth_error_and_not_retried() {
+    let (url, requests) = speak::refusing_server(401);
+    let dir = tempfile::tempdir().unwrap();
+    let (json, status) = ask(
+        dir.path(),
+        &format!("base_url = \"{url}\"\nretries = 2"),
+        "Hello?",
+        &[],
+    );
+    assert!(!status.success());
+    assert_fallback(&json, "auth");
+    assert!(json["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("HEARKEN_LLM_API_KEY"));
+    assert_eq!(*requests.lock().unwrap(), 1);
+}
+
+#[test]
+fn rate_limit_is_retried_then_spoken() {
+    let (url, requests) = speak::refusing_server(429);
+    let dir = tempfile::tempdir().unwrap();
+    let (json, status) = ask(
+        dir.path(),
+        &format!("base_url = \"{url}\"\nretries = 2"),
+        "Hello?",
+        &[],
+    );
+    assert!(!status.success());
+    assert_fallback(&json, "rate_limited");
+    assert_eq!(*requests.lock().unwrap(), 3);
+}

@@ -174,3 +174,32 @@ pub fn dead_url() -> String {
     drop(listener);
     format!("http://{addr}/v1")
 }
+
+/// A server that answers every request with `status` and an OpenAI-style error body;
+/// the returned counter counts the requests it got.
+pub fn refusing_server(status: u16) -> (String, Arc<Mutex<usize>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let count = Arc::new(Mutex::new(0));
+    let seen = count.clone();
+    thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { break };
+            if read_request(&mut client).is_none() {
+                continue;
+            }
+            *seen.lock().unwrap() += 1;
+            let body = format!(
+                "{{\"error\":{{\"message\":\"refused with {status}\",\"type\":\"test\",\"param\":null,\"code\":null}}}}"
+            );
+            let _ = client.write_all(
+                format!(
+                    "HTTP/1.1 {status} Refused\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+        }
+    });
+    (url, count)
+}
