@@ -19,6 +19,18 @@ pub struct LlmConfig {
     pub api_key_env: String,
     /// File holding the API key (one line), used when the variable is unset.
     pub api_key_file: PathBuf,
+    /// Seconds to establish the TCP/TLS connection.
+    pub connect_timeout_s: f32,
+    /// Seconds from sending the question to the first token of the answer.
+    pub first_token_timeout_s: f32,
+    /// Seconds for the whole answer, from sending the question.
+    pub answer_timeout_s: f32,
+    /// Extra attempts when the server cannot be reached or is busy (refused connection,
+    /// HTTP 429/5xx) before any token arrived; never once an answer has started.
+    pub retries: u32,
+    /// Past turns sent along with a question, newest first, within this many tokens
+    /// (estimated at four characters a token).
+    pub history_tokens: u32,
     /// Refused: keys never live in the config in clear text.
     #[serde(skip_serializing)]
     pub api_key: Option<IgnoredAny>,
@@ -34,6 +46,11 @@ impl Default for LlmConfig {
             max_tokens: 200,
             api_key_env: "HEARKEN_LLM_API_KEY".into(),
             api_key_file: PathBuf::new(),
+            connect_timeout_s: 3.0,
+            first_token_timeout_s: 10.0,
+            answer_timeout_s: 30.0,
+            retries: 1,
+            history_tokens: 1000,
             api_key: None,
         }
     }
@@ -55,6 +72,15 @@ impl LlmConfig {
                 "llm.base_url",
                 format!("`{}` is not an http(s) URL", self.base_url),
             ));
+        }
+        for (key, secs) in [
+            ("llm.connect_timeout_s", self.connect_timeout_s),
+            ("llm.first_token_timeout_s", self.first_token_timeout_s),
+            ("llm.answer_timeout_s", self.answer_timeout_s),
+        ] {
+            if !(secs > 0.0 && secs.is_finite()) {
+                return Err((key, format!("{secs} is not a positive number of seconds")));
+            }
         }
         Ok(())
     }

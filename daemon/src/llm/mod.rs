@@ -1,8 +1,14 @@
 //! The LLM client: any OpenAI-compatible chat-completions API, streamed.
 
+mod chunker;
 mod config;
+mod history;
+mod openai;
 
+pub use chunker::{speakable, Chunker};
 pub use config::LlmConfig;
+pub use history::{estimate_tokens, History};
+pub use openai::OpenAiChat;
 
 use futures::stream::BoxStream;
 use tokio_util::sync::CancellationToken;
@@ -20,6 +26,15 @@ pub struct ChatMessage {
     pub content: String,
 }
 
+impl ChatMessage {
+    pub fn new(role: Role, content: impl Into<String>) -> ChatMessage {
+        ChatMessage {
+            role,
+            content: content.into(),
+        }
+    }
+}
+
 /// Why an answer failed; each kind has its own short spoken apology.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum LlmError {
@@ -35,9 +50,35 @@ pub enum LlmError {
     Malformed(String),
 }
 
+impl LlmError {
+    /// What the speaker says instead of an answer.
+    pub fn spoken(&self) -> &'static str {
+        match self {
+            LlmError::Unreachable(_) => "Sorry, I can't reach my language model right now.",
+            LlmError::Auth(_) => "Sorry, my language model refused my credentials.",
+            LlmError::RateLimited(_) => {
+                "Sorry, my language model is busy. Please try again in a moment."
+            }
+            LlmError::Timeout(_) => "Sorry, my language model is taking too long to answer.",
+            LlmError::Malformed(_) => "Sorry, something went wrong with my answer.",
+        }
+    }
+
+    /// A short name for logs and JSON output.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LlmError::Unreachable(_) => "unreachable",
+            LlmError::Auth(_) => "auth",
+            LlmError::RateLimited(_) => "rate_limited",
+            LlmError::Timeout(_) => "timeout",
+            LlmError::Malformed(_) => "malformed",
+        }
+    }
+}
+
 pub trait ChatModel: Send + Sync {
     /// Streams the answer to `messages` as text deltas. Dropping the stream or cancelling
-    /// `cancel` stops the request.
+    /// `cancel` stops the request; after cancellation the stream simply ends.
     fn stream(
         &self,
         messages: Vec<ChatMessage>,

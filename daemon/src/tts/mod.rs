@@ -1,13 +1,19 @@
 //! Text to speech: Piper voices via `ort`, phonemized with espeak-ng.
 
 mod config;
+mod espeak;
+mod piper;
 
 pub use config::TtsConfig;
+pub use espeak::{phonemize, EspeakError};
+pub use piper::PiperVoice;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TtsError {
     #[error(transparent)]
     Model(#[from] crate::models::ModelError),
+    #[error("Piper voice: {0}")]
+    Voice(String),
     #[error("speech synthesis failed: {0}")]
     Synthesis(String),
 }
@@ -16,7 +22,8 @@ pub trait Synthesizer: Send {
     /// Rate of the PCM this voice produces.
     fn sample_rate(&self) -> u32;
     /// Speaks one chunk of text (a sentence or clause), handing mono PCM to `sink` piece
-    /// by piece as it is produced. `sink` returns `false` to cancel (barge-in).
+    /// by piece as it is produced. `sink` returns `false` to cancel (barge-in); the call then
+    /// returns `Ok` without synthesizing the rest.
     fn synthesize(
         &mut self,
         text: &str,
