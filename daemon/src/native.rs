@@ -58,7 +58,7 @@ fn init_runtime() -> Result<OnnxRuntime, NativeError> {
         .with_telemetry(false)
         .build()
         .map_err(|e| load_err(e.to_string()))?;
-    Ok(OnnxRuntime { path, env: env })
+    Ok(OnnxRuntime { path, env })
 }
 
 const RUNTIME_FILE: &str = "libonnxruntime.so";
