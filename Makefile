@@ -24,7 +24,7 @@ lint: setup
 	cargo clippy --all-targets --locked -- -D warnings
 
 unit: setup
-	trap 'scripts/local-llm stop' EXIT; cargo test --locked
+	trap 'scripts/local-llm stop' EXIT; cargo test --locked --no-fail-fast
 
 test: lint unit
 

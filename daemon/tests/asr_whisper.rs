@@ -120,7 +120,9 @@ fn vad_mode_json_has_partials_during_speech_and_the_same_accuracy() {
         let name = wav.file_name().unwrap().to_str().unwrap();
         let audio_ms = v["audio_s"].as_f64().unwrap() * 1000.0;
         let partials = v["partials"].as_array().unwrap();
-        assert!(partials.len() >= 2, "{name}: {line}");
+        // The recognizer waits twice the last decode time between re-decodes, so how many
+        // partials fit in a 3 s utterance follows the machine's speed; one early is the claim.
+        assert!(!partials.is_empty(), "{name}: {line}");
         let t: Vec<f64> = partials
             .iter()
             .map(|p| p["t_ms"].as_f64().unwrap())

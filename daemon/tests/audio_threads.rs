@@ -8,7 +8,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use hearken::audio::filedev::{self, FileDevice};
@@ -26,9 +26,36 @@ const SPEECH_IN: &str = "t_speech_in";
 const LATE_IN: &str = "t_late_in";
 const FLUSH_OUT: &str = "t_flush_out";
 
+/// Every log line, to check that retries log once per state change.
+struct Recorder(Mutex<Vec<String>>);
+
+static LOG: Recorder = Recorder(Mutex::new(Vec::new()));
+
+impl log::Log for Recorder {
+    fn enabled(&self, _: &log::Metadata) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record) {
+        let line = format!("{} {}", record.level(), record.args());
+        self.0.lock().unwrap().push(line);
+    }
+    fn flush(&self) {}
+}
+
+fn log_lines_about(device: &str) -> Vec<String> {
+    let lines = LOG.0.lock().unwrap();
+    lines
+        .iter()
+        .filter(|l| l.contains(device))
+        .cloned()
+        .collect()
+}
+
 fn env() -> &'static Env {
     static ENV: OnceLock<Env> = OnceLock::new();
     ENV.get_or_init(|| {
+        log::set_logger(&LOG).unwrap();
+        log::set_max_level(log::LevelFilter::Info);
         let dir = tempfile::tempdir().unwrap().keep();
         let wav = common::librivox_wavs().into_iter().next().unwrap();
         let speech = hearken::audio::wav::read_16k_i16(&wav).unwrap();
@@ -146,6 +173,17 @@ fn open_failure_backs_off_and_recovers_when_the_device_appears() {
     let got = read_all(&mut capture);
     let stats = capture.stop();
     assert_eq!(stats.reopens, 1, "{stats:?}");
+    // Many attempts failed, but the log says so once, and once that the device is back.
+    let lines = log_lines_about(LATE_IN);
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert!(
+        lines[0].starts_with("WARN capture:") && lines[0].contains("retrying"),
+        "{lines:#?}"
+    );
+    assert!(
+        lines[1].starts_with("INFO capture:") && lines[1].contains("is back"),
+        "{lines:#?}"
+    );
     assert!(
         got == env.speech,
         "{} of {} samples",
@@ -174,7 +212,9 @@ fn flush_during_playback_stops_the_reply_and_the_next_one_plays() {
     // Paced like a speaker: let about 300 ms play, then barge in.
     std::thread::sleep(Duration::from_millis(300));
     let flushed_at = Instant::now();
-    playback.flush();
+    // Barge-in comes from another thread (the listener) through the control handle.
+    let control = playback.control();
+    std::thread::spawn(move || control.flush()).join().unwrap();
     let after_flush = playback.stats();
     assert!(playback.first_write().unwrap() < flushed_at);
     assert_eq!(playback.queued(), 0);
@@ -210,4 +250,60 @@ fn flush_during_playback_stops_the_reply_and_the_next_one_plays() {
         "flushed reply is not a prefix of the input"
     );
     assert!(played[n..] == second[..], "second reply differs");
+}
+
+#[test]
+fn realtime_pacing_never_runs_ahead_of_the_clock() {
+    let env = env();
+    let mut s = capture_settings(SPEECH_IN, env.speech.len());
+    s.pacing = Pacing::Realtime;
+    let started = Instant::now();
+    let mut capture = Capture::start(&s).unwrap();
+    let mut buf = vec![0i16; 320];
+    let mut got = Vec::new();
+    for _ in 0..15 {
+        let n = capture.read_blocking(&mut buf);
+        got.extend_from_slice(&buf[..n]);
+        // Everything delivered so far was due by now (one period of slack: a period is
+        // released as soon as it is read, then the thread waits for its end).
+        let stats = capture.stats();
+        let due = started.elapsed().as_secs_f64() * 16_000.0 + 320.0;
+        assert!(
+            stats.samples as f64 <= due,
+            "{} samples after {:?}",
+            stats.samples,
+            started.elapsed()
+        );
+    }
+    capture.stop();
+    assert!(got[..] == env.speech[..got.len()]);
+}
+
+#[test]
+fn a_device_lost_mid_stream_is_reopened_and_logged_once() {
+    let env = env();
+    let mut s = capture_settings(SPEECH_IN, env.speech.len());
+    s.retry_open = true;
+    s.inject_lost_after = 50;
+    let mut capture = Capture::start(&s).unwrap();
+    let got = read_all(&mut capture);
+    let stats = capture.stop();
+    assert_eq!(stats.reopens, 1, "{stats:?}");
+    assert_eq!(stats.xruns, 0, "{stats:?}");
+    // 49 periods were read before the loss; the reopened file device starts its file over,
+    // and the input still ends after the file's length in total.
+    let k = 49 * 320;
+    assert_eq!(got.len(), env.speech.len());
+    assert!(got[..k] == env.speech[..k]);
+    assert!(got[k..] == env.speech[..env.speech.len() - k]);
+    let lines = log_lines_about(&format!("`{SPEECH_IN}`"));
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert!(
+        lines[0].starts_with("WARN capture:") && lines[0].contains("stopped working"),
+        "{lines:#?}"
+    );
+    assert!(
+        lines[1].starts_with("INFO capture:") && lines[1].contains("is back"),
+        "{lines:#?}"
+    );
 }

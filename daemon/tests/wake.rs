@@ -98,8 +98,8 @@ fn piper_voice_wake_phrases_in_noise_are_detected() {
     for file in reference().keys().filter(|f| f.contains("__piper-joe__")) {
         let (_, detections) = run(&mut engine, &clips_dir().join(file));
         let word = spoken_word(file);
-        if word.starts_with("demo_") {
-            continue;
+        if !WORDS.contains(&word) {
+            continue; // the demo question and the conversation have their own tests
         }
         assert_eq!(detections, vec![word.to_string()], "{file}");
         checked += 1;
@@ -117,7 +117,7 @@ fn espeak_voices_are_detected_wherever_the_reference_detects_them() {
     let mut detected = Vec::new();
     for (file, expected) in reference.iter().filter(|(f, _)| f.contains("__espeak-")) {
         let word = spoken_word(file).to_string();
-        if word.starts_with("demo_") {
+        if !WORDS.contains(&word.as_str()) {
             continue;
         }
         let (_, detections) = run(&mut engine, &clips_dir().join(file));
@@ -148,6 +148,14 @@ fn demo_question_triggers_alexa_once() {
         let (_, detections) = run(&mut engine, &file);
         assert_eq!(detections, vec!["alexa".to_string()], "{voice}");
     }
+}
+
+#[test]
+fn one_engine_hears_three_words_in_a_row() {
+    let mut engine = OpenWakeWord::new(&config(&WORDS), &store()).unwrap();
+    let file = clips_dir().join("conversation__piper-joe__clean.wav");
+    let (_, detections) = run(&mut engine, &file);
+    assert_eq!(detections, vec!["hey_jarvis", "alexa", "hey_mycroft"]);
 }
 
 #[test]

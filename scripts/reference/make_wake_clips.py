@@ -102,6 +102,12 @@ def main():
         print(name)
     demo = {"demo_alexa_capital__piper-joe__clean": piper(voice, 1.0, DEMO_TEXT),
             "demo_alexa_capital__espeak-rp__clean": espeak("en-gb-x-rp", 150, DEMO_TEXT)}
+    # Three utterances, 1 s then 0.4 s apart: two VAD segments (min silence 600 ms), and
+    # three different words for one engine listening for all of them.
+    gap = lambda s: np.zeros(int(s * RATE))
+    demo["conversation__piper-joe__clean"] = np.concatenate([
+        trim(piper(voice, 1.0, "Hey Jarvis.")), gap(1.0), trim(demo["demo_alexa_capital__piper-joe__clean"]),
+        gap(0.4), trim(piper(voice, 1.0, "Hey Mycroft."))])
     for name, speech in demo.items():
         write(os.path.join(out_dir, name + ".wav"), finish(speech, name, snr_db=None))
         print(name)

@@ -46,6 +46,10 @@ pub struct CaptureSettings {
     /// the real recovery path runs against the real PCM. 0 = never.
     #[doc(hidden)]
     pub inject_overrun_every: u32,
+    /// Test hook: once, after this many periods, report the device gone (-EIO), so the
+    /// close → backoff → reopen path runs. 0 = never.
+    #[doc(hidden)]
+    pub inject_lost_after: u32,
 }
 
 impl CaptureSettings {
@@ -62,6 +66,7 @@ impl CaptureSettings {
             backoff_max: Duration::from_millis(cfg.reopen_max_ms as u64),
             end_after_frames: None,
             inject_overrun_every: 0,
+            inject_lost_after: 0,
         }
     }
 }
@@ -120,6 +125,7 @@ struct Shared {
     device_channels: AtomicU32,
     state: AtomicU8,
     thread_cpu_ns: AtomicU64,
+    injected_loss: AtomicBool,
 }
 
 impl Shared {
@@ -158,6 +164,7 @@ impl Capture {
             device_channels: AtomicU32::new(0),
             state: AtomicU8::new(CaptureState::Starting as u8),
             thread_cpu_ns: AtomicU64::new(0),
+            injected_loss: AtomicBool::new(false),
         });
         let first = if cfg.retry_open {
             None
@@ -418,12 +425,16 @@ fn stream(
             return StreamEnd::Stopped;
         }
         periods += 1;
-        let result =
-            if cfg.inject_overrun_every > 0 && periods % cfg.inject_overrun_every as u64 == 0 {
-                Err(alsa::Error::new("snd_pcm_readi", libc::EPIPE))
-            } else {
-                io.readi(&mut raw)
-            };
+        let result = if cfg.inject_lost_after > 0
+            && periods == cfg.inject_lost_after as u64
+            && !shared.injected_loss.swap(true, Ordering::Relaxed)
+        {
+            Err(alsa::Error::new("snd_pcm_readi", libc::EIO))
+        } else if cfg.inject_overrun_every > 0 && periods % cfg.inject_overrun_every as u64 == 0 {
+            Err(alsa::Error::new("snd_pcm_readi", libc::EPIPE))
+        } else {
+            io.readi(&mut raw)
+        };
         let frames = match result {
             Ok(0) => return StreamEnd::Eof,
             Ok(n) => n,

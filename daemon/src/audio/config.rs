@@ -30,8 +30,8 @@ pub struct AudioConfig {
     /// Longest wait between attempts to reopen a device that failed or vanished.
     pub reopen_max_ms: u32,
     /// How capture is released: "device" (as ALSA delivers it), "realtime" (paced to the
-    /// wall clock, for file-backed devices in latency measurements) or "unpaced" (as fast as
-    /// the reader takes it, never dropping; for tests and simulation).
+    /// wall clock, playback too, for file-backed devices in latency measurements) or
+    /// "unpaced" (as fast as the reader takes it, never dropping; for tests and simulation).
     pub capture_pacing: Pacing,
 }
 

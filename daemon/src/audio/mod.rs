@@ -22,7 +22,7 @@ pub use capture::{
 };
 pub use config::{AudioConfig, Pacing};
 pub use error::{Action, AudioError};
-pub use playback::{Playback, PlaybackSettings, PlaybackState, PlaybackStats};
+pub use playback::{Playback, PlaybackControl, PlaybackSettings, PlaybackState, PlaybackStats};
 
 /// hearken's internal capture format: 16 kHz mono.
 pub const SAMPLE_RATE: u32 = 16_000;

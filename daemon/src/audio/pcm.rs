@@ -53,6 +53,7 @@ pub(crate) fn open(
     period_ms: u32,
     periods: u32,
 ) -> Result<Opened, AudioError> {
+    quiet_alsa_lib();
     let pcm = PCM::new(device, dir, true).map_err(|e| classify(device, dir, e))?;
     let unsupported = |what: String| AudioError::Unsupported {
         device: device.to_owned(),
@@ -99,8 +100,77 @@ pub(crate) fn open(
     })
 }
 
+/// alsa-lib prints every failed open to stderr itself; hearken reports failures as typed
+/// errors and logs them once per state change, so a device being retried with backoff
+/// must not spam the journal. alsa-lib's local handler is per thread: silence it for
+/// whichever thread opens devices.
+fn quiet_alsa_lib() {
+    type Handler = unsafe extern "C" fn(
+        file: *const std::ffi::c_char,
+        line: std::ffi::c_int,
+        func: *const std::ffi::c_char,
+        err: std::ffi::c_int,
+        fmt: *const std::ffi::c_char,
+        // A `va_list`, which every Linux ABI hearken targets passes as one pointer-sized value.
+        args: *mut std::ffi::c_void,
+    );
+    unsafe extern "C" fn ignore(
+        _file: *const std::ffi::c_char,
+        _line: std::ffi::c_int,
+        _func: *const std::ffi::c_char,
+        _err: std::ffi::c_int,
+        _fmt: *const std::ffi::c_char,
+        _args: *mut std::ffi::c_void,
+    ) {
+    }
+    extern "C" {
+        // libasound is linked through the alsa crate, which does not wrap this call.
+        fn snd_lib_error_set_local(handler: Option<Handler>) -> Option<Handler>;
+    }
+    // SAFETY: installs a handler that ignores its arguments, for the calling thread only.
+    unsafe {
+        snd_lib_error_set_local(Some(ignore));
+    }
+}
+
 /// Waits until the device can take or give a period, for at most `timeout`; errors are
 /// left for the next read or write to report.
 pub(crate) fn wait(pcm: &PCM, timeout: std::time::Duration) {
     let _ = pcm.wait(Some(timeout.as_millis().max(1) as u32));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audio::Action;
+
+    #[test]
+    fn errors_say_what_to_do_and_name_the_device() {
+        let busy = classify(
+            "hw:1,0",
+            Direction::Capture,
+            alsa::Error::new("snd_pcm_open", libc::EBUSY),
+        );
+        assert_eq!(busy.action(), Action::RetryLater);
+        let msg = busy.to_string();
+        assert!(
+            msg.contains("`hw:1,0`") && msg.contains("dsnoop") && msg.contains("dmix"),
+            "{msg}"
+        );
+
+        let gone = classify(
+            "plughw:2",
+            Direction::Playback,
+            alsa::Error::new("snd_pcm_open", libc::ENOENT),
+        );
+        assert!(gone.to_string().contains("audio.playback_device"), "{gone}");
+
+        let lost = classify(
+            "default",
+            Direction::Capture,
+            alsa::Error::new("snd_pcm_readi", libc::EIO),
+        );
+        assert_eq!(lost.action(), Action::Reopen);
+        assert_eq!(lost.device(), Some("default"));
+    }
 }

@@ -88,6 +88,8 @@ struct Shared {
     flush_done: AtomicU64,
     drain_requested: AtomicU64,
     drain_done: AtomicU64,
+    /// Source samples written into the ring by the caller.
+    pushed: AtomicU64,
     written: AtomicU64,
     flushed: AtomicU64,
     device_frames: AtomicU64,
@@ -130,11 +132,27 @@ impl Shared {
 /// A running playback thread and the writing end of its ring.
 pub struct Playback {
     producer: Producer<i16>,
-    shared: Arc<Shared>,
+    control: PlaybackControl,
     thread: Option<JoinHandle<()>>,
-    waker: Thread,
     source_rate: u32,
     device: String,
+}
+
+/// The thread-safe half of a [`Playback`]: flush (barge-in), drain, timing and stats from
+/// any thread while another one writes. Cheap to clone.
+#[derive(Clone)]
+pub struct PlaybackControl {
+    shared: Arc<Shared>,
+    waker: Thread,
+}
+
+/// Marks the thread stopped however it ends (a panic included), so waiters return.
+struct StoppedOnDrop(Arc<Shared>);
+
+impl Drop for StoppedOnDrop {
+    fn drop(&mut self) {
+        self.0.set_state(PlaybackState::Stopped);
+    }
 }
 
 impl Playback {
@@ -147,6 +165,7 @@ impl Playback {
             flush_done: AtomicU64::new(0),
             drain_requested: AtomicU64::new(0),
             drain_done: AtomicU64::new(0),
+            pushed: AtomicU64::new(0),
             written: AtomicU64::new(0),
             flushed: AtomicU64::new(0),
             device_frames: AtomicU64::new(0),
@@ -173,7 +192,10 @@ impl Playback {
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name("hearken-playback".into())
-                .spawn(move || run(first, &cfg, rate, source_rate, consumer, &shared))
+                .spawn(move || {
+                    let _stopped = StoppedOnDrop(shared.clone());
+                    run(first, &cfg, rate, source_rate, consumer, &shared)
+                })
         }
         .map_err(|source| AudioError::Thread {
             device: cfg.device.clone(),
@@ -181,8 +203,10 @@ impl Playback {
         })?;
         Ok(Playback {
             producer,
-            waker: thread.thread().clone(),
-            shared,
+            control: PlaybackControl {
+                waker: thread.thread().clone(),
+                shared,
+            },
             thread: Some(thread),
             source_rate,
             device: cfg.device.clone(),
@@ -197,11 +221,20 @@ impl Playback {
         &self.device
     }
 
+    /// A handle for flushing, draining and timing from other threads.
+    pub fn control(&self) -> PlaybackControl {
+        self.control.clone()
+    }
+
     /// Queues as much of `samples` as fits without waiting; returns how many.
     pub fn write(&mut self, samples: &[i16]) -> usize {
         let (written, _) = self.producer.push_partial_slice(samples);
         if !written.is_empty() {
-            self.waker.unpark();
+            self.control
+                .shared
+                .pushed
+                .fetch_add(written.len() as u64, Ordering::AcqRel);
+            self.control.waker.unpark();
         }
         written.len()
     }
@@ -228,72 +261,35 @@ impl Playback {
         self.producer.buffer().capacity() - self.producer.slots()
     }
 
-    /// Barge-in: discards everything queued (ring, converter and the device's buffer) and
-    /// returns once the playback thread has done so, within about one period.
+    /// See [`PlaybackControl::flush`].
     pub fn flush(&self) {
-        let id = self.shared.flush_requested.fetch_add(1, Ordering::AcqRel) + 1;
-        self.waker.unpark();
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while self.shared.flush_done.load(Ordering::Acquire) < id
-            && !self.producer.is_abandoned()
-            && Instant::now() < deadline
-        {
-            std::thread::sleep(Duration::from_micros(500));
-        }
+        self.control.flush()
     }
 
-    /// Makes the thread record the instant of its next write to ALSA ([`first_write`]):
-    /// call it before queueing the first sample of a reply.
-    ///
-    /// [`first_write`]: Playback::first_write
+    /// See [`PlaybackControl::arm`].
     pub fn arm(&self) {
-        self.shared.first_write_ns.store(0, Ordering::Release);
-        self.shared.armed.store(true, Ordering::Release);
+        self.control.arm()
     }
 
-    /// When the first write after [`arm`](Playback::arm) reached ALSA.
     pub fn first_write(&self) -> Option<Instant> {
-        self.shared.instant(&self.shared.first_write_ns)
+        self.control.first_write()
     }
 
-    /// When the device last finished playing everything queued.
     pub fn ended_at(&self) -> Option<Instant> {
-        self.shared.instant(&self.shared.ended_ns)
+        self.control.ended_at()
     }
 
-    /// True when nothing is queued anywhere and the device has played it all.
     pub fn is_idle(&self) -> bool {
-        self.queued() == 0 && self.shared.idle.load(Ordering::Acquire)
+        self.control.is_idle()
     }
 
-    /// Waits until everything queued has been played (including the converter's tail);
-    /// returns when that happened (None if the thread stopped first).
+    /// See [`PlaybackControl::drain`].
     pub fn drain(&self) -> Option<Instant> {
-        let id = self.shared.drain_requested.fetch_add(1, Ordering::AcqRel) + 1;
-        self.waker.unpark();
-        loop {
-            if self.shared.drain_done.load(Ordering::Acquire) >= id && self.is_idle() {
-                return self.ended_at();
-            }
-            if self.producer.is_abandoned() {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        self.control.drain()
     }
 
     pub fn stats(&self) -> PlaybackStats {
-        let s = &self.shared;
-        PlaybackStats {
-            written: s.written.load(Ordering::Relaxed),
-            flushed: s.flushed.load(Ordering::Relaxed),
-            device_frames: s.device_frames.load(Ordering::Relaxed),
-            underruns: s.underruns.load(Ordering::Relaxed),
-            reopens: s.reopens.load(Ordering::Relaxed),
-            device_rate: s.device_rate.load(Ordering::Relaxed),
-            device_channels: s.device_channels.load(Ordering::Relaxed),
-            state: s.state(),
-        }
+        self.control.stats()
     }
 
     /// Stops at once (queued audio is dropped) and joins the thread.
@@ -311,10 +307,89 @@ impl Playback {
     }
 
     fn join(&mut self) {
-        self.shared.stop.store(true, Ordering::Release);
-        self.waker.unpark();
+        self.control.shared.stop.store(true, Ordering::Release);
+        self.control.waker.unpark();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+    }
+}
+
+impl PlaybackControl {
+    fn stopped(&self) -> bool {
+        self.shared.state() == PlaybackState::Stopped
+    }
+
+    /// Barge-in: discards everything queued (ring, converter and the device's buffer) and
+    /// returns once the playback thread has done so, within about one period.
+    pub fn flush(&self) {
+        let id = self.shared.flush_requested.fetch_add(1, Ordering::AcqRel) + 1;
+        self.waker.unpark();
+        while self.shared.flush_done.load(Ordering::Acquire) < id && !self.stopped() {
+            std::thread::sleep(Duration::from_micros(500));
+        }
+    }
+
+    /// Makes the thread record the instant of its next write to ALSA ([`first_write`]):
+    /// call it before queueing the first sample of a reply.
+    ///
+    /// [`first_write`]: PlaybackControl::first_write
+    pub fn arm(&self) {
+        self.shared.first_write_ns.store(0, Ordering::Release);
+        self.shared.armed.store(true, Ordering::Release);
+    }
+
+    /// When the first write after [`arm`](PlaybackControl::arm) reached ALSA.
+    pub fn first_write(&self) -> Option<Instant> {
+        self.shared.instant(&self.shared.first_write_ns)
+    }
+
+    /// When the device last finished playing everything queued.
+    pub fn ended_at(&self) -> Option<Instant> {
+        self.shared.instant(&self.shared.ended_ns)
+    }
+
+    /// Source samples queued and not yet written to the device or flushed.
+    pub fn pending(&self) -> u64 {
+        let s = &self.shared;
+        // Read the consumed counters first: `pushed` only grows, so this never underflows.
+        let consumed = s.written.load(Ordering::Acquire) + s.flushed.load(Ordering::Acquire);
+        s.pushed.load(Ordering::Acquire).saturating_sub(consumed)
+    }
+
+    /// True when nothing is queued anywhere and the device has played it all.
+    pub fn is_idle(&self) -> bool {
+        self.pending() == 0 && self.shared.idle.load(Ordering::Acquire)
+    }
+
+    /// Waits until everything queued has been played (including the converter's tail);
+    /// returns when that happened (None if the thread stopped first). While the device is
+    /// away (being reopened) this waits for it; use [`flush`](Self::flush) to give up.
+    pub fn drain(&self) -> Option<Instant> {
+        let id = self.shared.drain_requested.fetch_add(1, Ordering::AcqRel) + 1;
+        self.waker.unpark();
+        loop {
+            if self.shared.drain_done.load(Ordering::Acquire) >= id && self.is_idle() {
+                return self.ended_at();
+            }
+            if self.stopped() {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    pub fn stats(&self) -> PlaybackStats {
+        let s = &self.shared;
+        PlaybackStats {
+            written: s.written.load(Ordering::Relaxed),
+            flushed: s.flushed.load(Ordering::Relaxed),
+            device_frames: s.device_frames.load(Ordering::Relaxed),
+            underruns: s.underruns.load(Ordering::Relaxed),
+            reopens: s.reopens.load(Ordering::Relaxed),
+            device_rate: s.device_rate.load(Ordering::Relaxed),
+            device_channels: s.device_channels.load(Ordering::Relaxed),
+            state: s.state(),
         }
     }
 }

@@ -192,11 +192,7 @@ impl StreamResampler {
             }
             let start = (centre - hw + 1 - self.base) as usize;
             let row = &self.table[phase as usize * taps..(phase as usize + 1) * taps];
-            let acc: f32 = row
-                .iter()
-                .zip(&self.hist[start..start + taps])
-                .map(|(w, x)| w * x)
-                .sum();
+            let acc = dot(row, &self.hist[start..start + taps]);
             out[n] = acc.round().clamp(-32768.0, 32767.0) as i16;
             n += 1;
             self.produced += 1;
@@ -211,6 +207,21 @@ impl StreamResampler {
         }
         n
     }
+}
+
+/// Dot product with eight independent partial sums, which the compiler turns into SIMD
+/// (a single running f32 sum must be added in order and stays scalar).
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let (a8, a_rest) = a.split_at(a.len() / 8 * 8);
+    let (b8, b_rest) = b.split_at(a8.len());
+    for (x, y) in a8.chunks_exact(8).zip(b8.chunks_exact(8)) {
+        for i in 0..8 {
+            lanes[i] += x[i] * y[i];
+        }
+    }
+    let tail: f32 = a_rest.iter().zip(b_rest).map(|(x, y)| x * y).sum();
+    lanes.iter().sum::<f32>() + tail
 }
 
 fn gcd(a: u64, b: u64) -> u64 {

@@ -60,6 +60,20 @@ fn describe(result: &Result<Probe, AudioError>) -> String {
             "ok    {} Hz, {} ch, period {} frames, buffer {} frames",
             p.rate, p.channels, p.period_frames, p.buffer_frames
         ),
-        Err(e) => format!("no    {e}"),
+        Err(e) => format!("no    {}", reason(e)),
+    }
+}
+
+/// Why a device failed, short enough for a listing (the full errors name the device and
+/// the config key, which the listing already shows).
+fn reason(e: &AudioError) -> String {
+    match e {
+        AudioError::Busy { .. } => {
+            "busy: another program holds it (share it through dsnoop/dmix, see hardware-notes.md)"
+                .into()
+        }
+        AudioError::NotFound { source, .. } => format!("cannot open ({source})"),
+        AudioError::Unsupported { what, .. } => format!("cannot do {what}"),
+        other => other.to_string(),
     }
 }

@@ -29,7 +29,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         cfg.words = args.words;
     }
     let store = ModelStore::new(&ctx.config.models);
-    let mut engine = OpenWakeWord::new(&cfg, &store)?;
+    let mut engine = OpenWakeWord::with_vad(&cfg, &ctx.config.vad, &store)?;
     for file in &args.files {
         let samples = wav::read_16k_i16(file)?;
         engine.reset();

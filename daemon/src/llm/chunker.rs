@@ -5,6 +5,10 @@
 /// a lone "Well," makes a choppy start.
 const FIRST_CLAUSE_MIN_WORDS: usize = 2;
 
+/// Past this many characters a sentence is also cut at a clause boundary, so a long
+/// run-on sentence does not hold speech back.
+const LONG_SENTENCE_CHARS: usize = 120;
+
 /// Abbreviations whose period does not end a sentence (lower-cased, without the final ".").
 const ABBREVIATIONS: &[&str] = &[
     "e.g", "i.e", "etc", "vs", "dr", "mr", "mrs", "ms", "prof", "st", "jr", "sr", "mt", "no",
@@ -119,9 +123,10 @@ impl Chunker {
                 '.' if is_abbreviation(&s[..i]) || is_list_number(&s[..i]) => {}
                 '.' | '!' | '?' => return Some(end),
                 ',' | ';' | ':' | '—'
-                    if self.emitted == 0
-                        && speakable(&s[..i]).split_whitespace().count()
-                            >= FIRST_CLAUSE_MIN_WORDS =>
+                    if i >= LONG_SENTENCE_CHARS
+                        || (self.emitted == 0
+                            && speakable(&s[..i]).split_whitespace().count()
+                                >= FIRST_CLAUSE_MIN_WORDS) =>
                 {
                     return Some(end)
                 }
@@ -364,6 +369,17 @@ mod tests {
             chunks(&["Steps:\n1. Open the door.\n2. Walk in.\n- Sit down"]),
             ["Steps:", "Open the door.", "Walk in.", "Sit down"]
         );
+    }
+
+    #[test]
+    fn long_sentences_are_cut_at_clauses() {
+        let long = format!(
+            "Fine. {}, and then it ended.",
+            "word ".repeat(30).trim_end()
+        );
+        let got = chunks_by_char(&long);
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert_eq!(got[2], "and then it ended.");
     }
 
     #[test]

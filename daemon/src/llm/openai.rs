@@ -38,8 +38,11 @@ impl OpenAiChat {
             .connect_timeout(Duration::from_secs_f32(cfg.connect_timeout_s))
             .build()
             .map_err(|e| LlmError::Unreachable(format!("HTTP client: {e}")))?;
+        // The plain service, without async-openai's own retry layer: hearken decides what is
+        // safe to retry, within its first-token deadline.
+        let service = async_openai::middleware::ReqwestService::new(http);
         Ok(OpenAiChat {
-            client: Client::with_config(api).with_http_client(http),
+            client: Client::with_config(api).with_http_service(service),
             cfg: cfg.clone(),
         })
     }

@@ -69,7 +69,17 @@ pub fn word_name(spec: &str) -> String {
 }
 
 impl OpenWakeWord {
+    /// With `vad_gate`, the gate runs the default Silero VAD; see [`Self::with_vad`].
     pub fn new(cfg: &WakeConfig, store: &ModelStore) -> Result<Self, WakeError> {
+        Self::with_vad(cfg, &VadConfig::default(), store)
+    }
+
+    /// Like [`Self::new`], the `vad_gate` using `vad`'s model and threshold.
+    pub fn with_vad(
+        cfg: &WakeConfig,
+        vad: &VadConfig,
+        store: &ModelStore,
+    ) -> Result<Self, WakeError> {
         if cfg.words.is_empty() {
             return Err(WakeError::NoWords);
         }
@@ -90,10 +100,9 @@ impl OpenWakeWord {
             classifiers.push(Classifier::load(word, &path, threshold)?);
         }
         let gate = if cfg.vad_gate {
-            let vad_cfg = VadConfig::default();
             Some(Gate {
-                threshold: vad_cfg.threshold,
-                vad: SileroVad::new(&vad_cfg, store)?,
+                threshold: vad.threshold,
+                vad: SileroVad::new(vad, store)?,
                 recent: Default::default(),
             })
         } else {

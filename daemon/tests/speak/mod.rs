@@ -1,0 +1,205 @@
+//! Local TCP stand-ins for misbehaving LLM servers, in front of the real llama.cpp server.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use super::common;
+
+/// Starts (or finds) the embedded llama.cpp server; its OpenAI base URL.
+pub fn llm_url() -> String {
+    let out = Command::new(common::repo_root().join("scripts/local-llm"))
+        .arg("start")
+        .output()
+        .expect("scripts/local-llm runs");
+    assert!(
+        out.status.success(),
+        "scripts/local-llm start failed: {}",
+        common::text(&out.stderr)
+    );
+    common::text(&out.stdout)
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+fn host_port(url: &str) -> String {
+    url.trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// What a proxy saw of one exchange.
+#[derive(Debug, Default, Clone)]
+pub struct Exchange {
+    pub request_body: String,
+    pub response: String,
+    /// The client hung up before the server had sent everything.
+    pub client_left_early: bool,
+}
+
+/// A proxy to `upstream_url` that records each exchange and, with `cut_after_events`,
+/// drops both connections after that many SSE events, like a server killed mid-answer.
+pub struct Proxy {
+    pub url: String,
+    pub exchanges: Arc<Mutex<Vec<Exchange>>>,
+}
+
+impl Proxy {
+    pub fn start(upstream_url: &str, cut_after_events: Option<usize>) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/v1", listener.local_addr().unwrap());
+        let upstream = host_port(upstream_url);
+        let exchanges = Arc::new(Mutex::new(Vec::new()));
+        let log = exchanges.clone();
+        thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { break };
+                let upstream = upstream.clone();
+                let log = log.clone();
+                thread::spawn(move || relay(client, &upstream, cut_after_events, &log));
+            }
+        });
+        Proxy { url, exchanges }
+    }
+
+    pub fn exchanges(&self) -> Vec<Exchange> {
+        self.exchanges.lock().unwrap().clone()
+    }
+}
+
+fn read_request(client: &mut TcpStream) -> Option<(String, Vec<u8>)> {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 4096];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().ok())?
+                })
+                .unwrap_or(0);
+            let mut body = buf[end + 4..].to_vec();
+            while body.len() < len {
+                let n = client.read(&mut byte).ok()?;
+                if n == 0 {
+                    return None;
+                }
+                body.extend_from_slice(&byte[..n]);
+            }
+            return Some((head, body));
+        }
+        let n = client.read(&mut byte).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&byte[..n]);
+    }
+}
+
+fn relay(
+    mut client: TcpStream,
+    upstream: &str,
+    cut_after_events: Option<usize>,
+    log: &Mutex<Vec<Exchange>>,
+) {
+    let Some((head, body)) = read_request(&mut client) else {
+        return;
+    };
+    let mut exchange = Exchange {
+        request_body: String::from_utf8_lossy(&body).into_owned(),
+        ..Exchange::default()
+    };
+    // One request per connection, so the response ends with the connection.
+    let head: Vec<&str> = head
+        .lines()
+        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+        .collect();
+    let mut server = TcpStream::connect(upstream).unwrap();
+    server
+        .write_all(format!("{}\r\nConnection: close\r\n\r\n", head.join("\r\n")).as_bytes())
+        .unwrap();
+    server.write_all(&body).unwrap();
+    let mut buf = [0u8; 1024];
+    loop {
+        let n = match server.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        exchange
+            .response
+            .push_str(&String::from_utf8_lossy(&buf[..n]));
+        if client.write_all(&buf[..n]).is_err() {
+            exchange.client_left_early = true;
+            break;
+        }
+        if cut_after_events.is_some_and(|k| exchange.response.matches("data: ").count() >= k) {
+            let _ = client.shutdown(Shutdown::Both);
+            let _ = server.shutdown(Shutdown::Both);
+            break;
+        }
+    }
+    log.lock().unwrap().push(exchange);
+}
+
+/// A server that accepts connections and reads requests but never answers.
+pub fn stalling_server() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    thread::spawn(move || {
+        let mut held = Vec::new();
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { break };
+            let _ = read_request(&mut client);
+            held.push(client);
+        }
+    });
+    url
+}
+
+/// A URL where nothing listens.
+pub fn dead_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}/v1")
+}
+
+/// A server that answers every request with `status` and an OpenAI-style error body;
+/// the returned counter counts the requests it got.
+pub fn refusing_server(status: u16) -> (String, Arc<Mutex<usize>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let count = Arc::new(Mutex::new(0));
+    let seen = count.clone();
+    thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { break };
+            if read_request(&mut client).is_none() {
+                continue;
+            }
+            *seen.lock().unwrap() += 1;
+            let body = format!(
+                "{{\"error\":{{\"message\":\"refused with {status}\",\"type\":\"test\",\"param\":null,\"code\":null}}}}"
+            );
+            let _ = client.write_all(
+                format!(
+                    "HTTP/1.1 {status} Refused\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+        }
+    });
+    (url, count)
+}
