@@ -16,7 +16,6 @@ pub fn run(_args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let source_rate = engines.tts.sample_rate();
     let options = Options {
         hold_while_busy: false,
-        paced_output: false,
         stop_at_end_of_input: false,
         ..pipeline::options(config)
     };

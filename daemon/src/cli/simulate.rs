@@ -51,9 +51,11 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     };
     let mut playback = devices.playback_settings(&config.audio);
     playback.retry_open = false;
+    // A file-backed speaker plays instantly; at real time, flushes and timings are a
+    // speaker's.
+    playback.paced = args.realtime;
     let options = Options {
         hold_while_busy: !args.realtime,
-        paced_output: args.realtime,
         stop_at_end_of_input: true,
         ..pipeline::options(config)
     };

@@ -141,7 +141,6 @@ pub fn options(config: &Config) -> Options {
         pre_roll_ms: config.asr.preroll_ms,
         history_tokens: config.llm.history_tokens as usize,
         hold_while_busy: false,
-        paced_output: false,
         stop_at_end_of_input: false,
     }
 }

@@ -90,8 +90,6 @@ pub struct Options {
     pub history_tokens: usize,
     /// File input faster than real time: hold it while answering (see [`ListenerSettings`]).
     pub hold_while_busy: bool,
-    /// Play to the speaker no faster than real time (for file-backed devices).
-    pub paced_output: bool,
     /// Stop once the input has ended and the last answer is played (file input).
     pub stop_at_end_of_input: bool,
 }
@@ -207,12 +205,7 @@ impl Pipeline {
         let (out_tx, out_rx) = std_mpsc::channel();
         let output = {
             let r = reporter.clone();
-            let o = output::Output::new(
-                devices.speaker,
-                output_rate,
-                options.paced_output,
-                Box::new(move |e| r(e)),
-            );
+            let o = output::Output::new(devices.speaker, Box::new(move |e| r(e)));
             spawn("output", move || o.run(out_rx))?
         };
         let (tts_tx, tts_rx) = std_mpsc::channel();
@@ -287,7 +280,8 @@ impl Pipeline {
                         if let Some(cancel) = replies.get(&turn) {
                             cancel.cancel();
                         }
-                        let _ = out_tx.send(OutMsg::Cancel { turn });
+                        let at = Instant::now();
+                        let _ = out_tx.send(OutMsg::Cancel { turn, at });
                     }
                     Command::Release { turn, follow_up } => {
                         let _ = listen_tx.send(ListenerCommand::Release { turn, follow_up });

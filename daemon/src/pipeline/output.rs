@@ -42,8 +42,10 @@ pub enum OutMsg {
         turn: u64,
         fallback: bool,
     },
+    /// `at`: when the cancel was decided (barge-in latency is measured from it).
     Cancel {
         turn: u64,
+        at: Instant,
     },
     Stop,
 }
@@ -70,10 +72,6 @@ struct Answer {
 
 pub struct Output {
     speaker: Box<dyn Speaker>,
-    rate: u32,
-    /// Emulate a device's real-time consumption (file-backed devices play instantly).
-    paced: bool,
-    paced_until: Instant,
     /// Speaker position the next queued sample will land at.
     position: u64,
     queue: VecDeque<Item>,
@@ -82,23 +80,13 @@ pub struct Output {
     report: Box<dyn FnMut(Event) + Send>,
 }
 
-/// How far ahead of real time a paced speaker accepts audio (a device's buffer).
-const PACED_LEAD: Duration = Duration::from_millis(100);
 const TICK: Duration = Duration::from_millis(5);
 
 impl Output {
-    pub fn new(
-        speaker: Box<dyn Speaker>,
-        rate: u32,
-        paced: bool,
-        report: Box<dyn FnMut(Event) + Send>,
-    ) -> Self {
+    pub fn new(speaker: Box<dyn Speaker>, report: Box<dyn FnMut(Event) + Send>) -> Self {
         let position = speaker.written();
         Output {
             speaker,
-            rate,
-            paced,
-            paced_until: Instant::now(),
             position,
             queue: VecDeque::new(),
             answer: None,
@@ -191,7 +179,7 @@ impl Output {
                     self.answer_for(turn).ended = Some(fallback);
                 }
             }
-            OutMsg::Cancel { turn } => self.cancel(turn),
+            OutMsg::Cancel { turn, at } => self.cancel(turn, at),
         }
         true
     }
@@ -215,7 +203,7 @@ impl Output {
         self.answer.as_mut().expect("just set")
     }
 
-    fn cancel(&mut self, turn: u64) {
+    fn cancel(&mut self, turn: u64, at: Instant) {
         self.cancelled.insert(turn);
         if self.answer.as_ref().is_none_or(|a| a.turn != turn) {
             return;
@@ -228,7 +216,10 @@ impl Output {
             item.sent = 0;
         }
         self.position = written;
-        self.paced_until = Instant::now();
+        log::info!(
+            "answer {turn} cut off {:.1} ms after the barge-in",
+            at.elapsed().as_secs_f64() * 1000.0
+        );
         let mut answer = self.answer.take().expect("checked");
         account(&mut answer, written);
         self.finish(answer, true);
@@ -250,25 +241,7 @@ impl Output {
                     }
                 }
             }
-            let mut limit = item.samples.len() - item.sent;
-            if self.paced {
-                let now = Instant::now();
-                if self.paced_until < now {
-                    self.paced_until = now;
-                }
-                let ahead = self.paced_until - now;
-                if ahead >= PACED_LEAD {
-                    return;
-                }
-                let room = ((PACED_LEAD - ahead).as_secs_f64() * self.rate as f64) as usize;
-                limit = limit.min(room.max(1));
-            }
-            let n = self
-                .speaker
-                .write(&item.samples[item.sent..item.sent + limit]);
-            if self.paced {
-                self.paced_until += Duration::from_secs_f64(n as f64 / self.rate as f64);
-            }
+            let n = self.speaker.write(&item.samples[item.sent..]);
             item.sent += n;
             self.position += n as u64;
             if item.sent < item.samples.len() {
@@ -295,9 +268,7 @@ impl Output {
         }
         let turn = answer.turn;
         let pending = self.queue.iter().any(|i| i.turn == Some(turn));
-        let played_out =
-            self.speaker.is_idle() && (!self.paced || Instant::now() >= self.paced_until);
-        if answer.ended.is_some() && !pending && played_out {
+        if answer.ended.is_some() && !pending && self.speaker.is_idle() {
             let mut answer = self.answer.take().expect("checked");
             let written = self.speaker.written();
             account(&mut answer, written);
@@ -308,8 +279,6 @@ impl Output {
     fn finish(&mut self, answer: Answer, interrupted: bool) {
         let playback_end = if interrupted {
             Some(Instant::now())
-        } else if self.paced {
-            Some(self.paced_until)
         } else {
             self.speaker.ended_at()
         };
@@ -402,8 +371,6 @@ mod tests {
         let (etx, erx) = mpsc::channel();
         let out = Output::new(
             Box::new(speaker),
-            16_000,
-            false,
             Box::new(move |e| {
                 let _ = etx.send(e);
             }),
@@ -469,7 +436,11 @@ mod tests {
         speak(&tx, 1, "One two.", 1000);
         speak(&tx, 1, "Three four five six.", 1000);
         std::thread::sleep(Duration::from_millis(50));
-        tx.send(OutMsg::Cancel { turn: 1 }).unwrap();
+        tx.send(OutMsg::Cancel {
+            turn: 1,
+            at: Instant::now(),
+        })
+        .unwrap();
         assert_eq!(done(&rx), ("One two. Three four".into(), true));
         // Late audio of the cancelled turn is dropped; the next turn plays.
         budget.store(u64::MAX, Ordering::SeqCst);
