@@ -393,7 +393,10 @@ fn run_is_the_daemon_until_sigterm() {
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
             let _ = tx.send(line);
         }
     });
@@ -404,5 +407,8 @@ fn run_is_the_daemon_until_sigterm() {
     let turn: Value = serde_json::from_str(&line.expect("a turn within 2 minutes")).unwrap();
     assert!(transcript(&turn).contains("capital of france"), "{turn}");
     assert!(!reply(&turn).is_empty(), "{turn}");
-    assert!(status.success(), "hearken run exited with {status} on SIGTERM");
+    assert!(
+        status.success(),
+        "hearken run exited with {status} on SIGTERM"
+    );
 }
