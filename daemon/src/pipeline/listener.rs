@@ -676,4 +676,52 @@ mod tests {
             }
         )));
     }
+
+    #[test]
+    fn push_to_talk_starts_a_turn_without_pre_roll_or_wake_word() {
+        let decoded = Arc::new(Mutex::new(vec![]));
+        let (tx, rx) = mpsc::channel();
+        let (cmd_tx, cmd_rx) = mpsc::channel();
+        let report: Report = Box::new(move |h| tx.send(h).is_ok());
+        let l = Listener::new(
+            Box::new(Wake),
+            Box::new(Vad::default()),
+            Box::new(Asr(decoded.clone(), vec![])),
+            settings(true),
+            report,
+        );
+        // The button is pressed before any audio: the question follows without a wake word.
+        cmd_tx
+            .send(ListenerCommand::PushToTalk { at: Instant::now() })
+            .unwrap();
+        let source = Box::new(Frames([0, 1, 2, 3, 0, 0, 0].into_iter().collect()));
+        let thread = std::thread::spawn(move || l.run(source, cmd_rx));
+        let mut events = vec![];
+        for heard in rx.iter() {
+            match heard {
+                Heard::Event(e) => {
+                    if let Event::Utterance { turn, .. } = &e {
+                        let release = ListenerCommand::Release {
+                            turn: *turn,
+                            follow_up: false,
+                        };
+                        cmd_tx.send(release).unwrap();
+                    }
+                    events.push(e);
+                }
+                Heard::InputEnded => cmd_tx.send(ListenerCommand::Stop).unwrap(),
+                Heard::Fatal(e) => panic!("{e}"),
+            }
+        }
+        thread.join().unwrap();
+        assert!(matches!(
+            events[0],
+            Event::TurnStarted {
+                turn: 1,
+                trigger: Trigger::PushToTalk,
+                ..
+            }
+        ));
+        assert_eq!(utterances(&events), ["what time is it?"]);
+    }
 }
