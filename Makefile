@@ -4,7 +4,6 @@
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 ROOT := $(CURDIR)
-export SHERPA_ONNX_LIB_DIR := $(ROOT)/.hearken/models/sherpa-onnx-runtime
 export HEARKEN_MODELS_DIR := $(ROOT)/.hearken/models
 CONFIG ?= config/dev.toml
 

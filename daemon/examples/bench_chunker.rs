@@ -15,7 +15,11 @@ fn main() {
     let deltas: Vec<String> = ANSWER
         .split_inclusive(' ')
         .flat_map(|w| {
-            let (a, b) = w.split_at(w.len() / 2);
+            let mut k = w.len() / 2;
+            while !w.is_char_boundary(k) {
+                k -= 1;
+            }
+            let (a, b) = w.split_at(k);
             [a.to_string(), b.to_string()]
         })
         .filter(|d| !d.is_empty())

@@ -135,7 +135,7 @@ fn second_turn_sends_the_history() {
     history.record("My name is Ada. Say hello to me.", &heard);
     rt.block_on(answer(&chat, &history, "What is my name?"));
 
-    let sent = proxy.exchanges();
+    let sent = proxy.wait_for_exchanges(2);
     assert_eq!(sent.len(), 2);
     let body: Value = serde_json::from_str(&sent[1].request_body).unwrap();
     let messages: Vec<(String, String)> = body["messages"]
@@ -191,8 +191,7 @@ fn cancel_mid_stream_stops_llm_and_tts() {
         "{json:#}"
     );
     // The HTTP request was abandoned before the server finished its answer.
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    let exchanges = proxy.exchanges();
+    let exchanges = proxy.wait_for_exchanges(1);
     assert_eq!(exchanges.len(), 1);
     assert!(exchanges[0].client_left_early, "client kept reading");
     assert!(!exchanges[0].response.contains("[DONE]"));

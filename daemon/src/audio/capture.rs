@@ -13,11 +13,9 @@ use alsa::Direction;
 use rtrb::{Consumer, Producer, RingBuffer};
 
 use super::pcm::{self, Opened};
+use super::reopen::Reopen;
 use super::resample::StreamResampler;
 use super::{AudioConfig, AudioError, Pacing, SAMPLE_RATE};
-
-/// First wait before reopening a device; doubles up to `backoff_max`.
-const BACKOFF_START: Duration = Duration::from_millis(50);
 
 /// What the capture thread needs; [`CaptureSettings::from_config`] fills it from `[audio]`.
 #[derive(Debug, Clone)]
@@ -317,8 +315,7 @@ fn run(
     mut producer: Producer<i16>,
     shared: &Shared,
 ) {
-    let mut backoff = BACKOFF_START;
-    let mut failing = false;
+    let mut reopen = Reopen::new("capture", &cfg.device, cfg.backoff_max);
     let mut frames_total: u64 = 0;
     loop {
         if shared.stop.load(Ordering::Acquire) {
@@ -328,24 +325,14 @@ fn run(
         let dev = match first.take().map_or_else(|| open(cfg), Ok) {
             Ok(dev) => dev,
             Err(err) => {
-                if !failing {
-                    log::warn!(
-                        "capture: {err}; retrying (backoff up to {:?})",
-                        cfg.backoff_max
-                    );
-                    failing = true;
-                    shared.set_state(CaptureState::Reopening);
-                }
-                sleep_unless_stopped(backoff, &shared.stop);
-                backoff = (backoff * 2).min(cfg.backoff_max);
+                shared.set_state(CaptureState::Reopening);
+                sleep_unless_stopped(reopen.open_failed(&err), &shared.stop);
                 continue;
             }
         };
-        if failing {
+        if reopen.opened() {
             shared.reopens.fetch_add(1, Ordering::Relaxed);
-            log::info!("capture: `{}` is back", cfg.device);
         }
-        backoff = BACKOFF_START;
         shared.device_rate.store(dev.rate, Ordering::Relaxed);
         shared
             .device_channels
@@ -370,11 +357,9 @@ fn run(
             }
             StreamEnd::Lost(e) => {
                 let err = pcm::classify(&cfg.device, Direction::Capture, e);
-                log::warn!("capture: {err}");
-                failing = true;
                 shared.set_state(CaptureState::Reopening);
                 drop(dev);
-                sleep_unless_stopped(backoff, &shared.stop);
+                sleep_unless_stopped(reopen.lost(&err), &shared.stop);
             }
         }
     }

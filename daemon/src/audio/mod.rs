@@ -14,6 +14,7 @@ mod error;
 pub mod filedev;
 mod pcm;
 mod playback;
+mod reopen;
 pub mod resample;
 pub mod wav;
 

@@ -15,10 +15,9 @@ use alsa::Direction;
 use rtrb::{Consumer, Producer, RingBuffer};
 
 use super::pcm::{self, Opened};
+use super::reopen::Reopen;
 use super::resample::StreamResampler;
 use super::{AudioConfig, AudioError};
-
-const BACKOFF_START: Duration = Duration::from_millis(50);
 
 #[derive(Debug, Clone)]
 pub struct PlaybackSettings {
@@ -424,8 +423,7 @@ fn run(
     mut consumer: Consumer<i16>,
     shared: &Shared,
 ) {
-    let mut backoff = BACKOFF_START;
-    let mut failing = false;
+    let mut reopen = Reopen::new("playback", &cfg.device, cfg.backoff_max);
     loop {
         if shared.stop.load(Ordering::Acquire) {
             break;
@@ -433,26 +431,16 @@ fn run(
         let dev = match first.take().map_or_else(|| open(cfg, rate), Ok) {
             Ok(dev) => dev,
             Err(err) => {
-                if !failing {
-                    log::warn!(
-                        "playback: {err}; retrying (backoff up to {:?})",
-                        cfg.backoff_max
-                    );
-                    failing = true;
-                    shared.set_state(PlaybackState::Reopening);
-                }
+                shared.set_state(PlaybackState::Reopening);
                 // Flushes still work while the device is away.
                 discard_if_flushed(&mut consumer, shared);
-                std::thread::park_timeout(backoff);
-                backoff = (backoff * 2).min(cfg.backoff_max);
+                std::thread::park_timeout(reopen.open_failed(&err));
                 continue;
             }
         };
-        if failing {
+        if reopen.opened() {
             shared.reopens.fetch_add(1, Ordering::Relaxed);
-            log::info!("playback: `{}` is back", cfg.device);
         }
-        backoff = BACKOFF_START;
         shared.device_rate.store(dev.rate, Ordering::Relaxed);
         shared
             .device_channels
@@ -470,9 +458,8 @@ fn run(
             StreamEnd::Stopped => break,
             StreamEnd::Lost(e) => {
                 let err = pcm::classify(&cfg.device, Direction::Playback, e);
-                log::warn!("playback: {err}");
-                failing = true;
                 shared.set_state(PlaybackState::Reopening);
+                std::thread::park_timeout(reopen.lost(&err));
             }
         }
     }

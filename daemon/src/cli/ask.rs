@@ -4,20 +4,20 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use futures::StreamExt;
 use hearken::llm::{ChatModel, Chunker, History, LlmError, OpenAiChat};
 use hearken::models::ModelStore;
 use hearken::tts::{PiperVoice, Synthesizer};
 use tokio_util::sync::CancellationToken;
 
+use super::speaker::Speaker;
 use super::Ctx;
 
 #[derive(clap::Args)]
 pub struct Args {
     /// The question for the LLM
     question: String,
-    /// Write the spoken answer to this WAV file (playback through ALSA is not wired yet)
+    /// Write the spoken answer to this WAV file instead of playing it on audio.playback_device
     #[arg(long)]
     out: Option<PathBuf>,
     /// Print the answer, its timings and chunks as JSON
@@ -39,7 +39,7 @@ struct Chunk {
 #[derive(Default)]
 struct Spoken {
     chunks: Vec<Chunk>,
-    pcm: Vec<i16>,
+    samples: usize,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -60,11 +60,12 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
 
     // TTS runs on its own thread so that synthesis never blocks reading the stream.
     let (tx, rx) = mpsc::channel::<Chunk>();
+    let mut speaker = Speaker::open(args.out.as_deref(), &cfg.audio, rate)?;
     let tts = {
         let spoken = spoken.clone();
         let cancel = cancel.clone();
         let cancel_after = args.cancel_after_chunks;
-        std::thread::spawn(move || -> Result<(), hearken::tts::TtsError> {
+        std::thread::spawn(move || -> anyhow::Result<()> {
             for chunk in rx {
                 if cancel.is_cancelled() && !chunk.fallback {
                     continue;
@@ -86,11 +87,13 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                             cancel.cancel();
                         }
                     }
-                    s.pcm.extend_from_slice(piece);
+                    s.samples += piece.len();
+                    drop(s);
+                    speaker.play(piece);
                     true
                 })?;
             }
-            Ok(())
+            speaker.finish()
         })
     };
 
@@ -151,12 +154,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         .expect("TTS thread done")
         .into_inner()
         .unwrap();
-    let audio_s = spoken.pcm.len() as f64 / f64::from(rate);
-    match &args.out {
-        Some(out) => hearken::audio::wav::write_i16(out, rate, 1, &spoken.pcm)
-            .with_context(|| format!("writing {}", out.display()))?,
-        None => log::warn!("ALSA playback is not wired into `ask` yet; use --out FILE.wav"),
-    }
+    let audio_s = spoken.samples as f64 / f64::from(rate);
     let first_audio_ms = spoken.chunks.iter().find_map(|c| c.first_audio_ms);
     if args.json {
         let chunks: Vec<_> = spoken

@@ -15,6 +15,7 @@ mod record;
 mod run;
 mod say;
 mod simulate;
+mod speaker;
 mod transcribe;
 mod vad;
 mod wake;

@@ -2,18 +2,18 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::Context;
 use hearken::llm::Chunker;
 use hearken::models::ModelStore;
 use hearken::tts::{PiperVoice, Synthesizer};
 
+use super::speaker::Speaker;
 use super::Ctx;
 
 #[derive(clap::Args)]
 pub struct Args {
     /// The text to speak
     text: String,
-    /// Write the speech to this WAV file (playback through ALSA is not wired yet)
+    /// Write the speech to this WAV file instead of playing it on audio.playback_device
     #[arg(long)]
     out: Option<PathBuf>,
     /// Print timings as JSON: audio_s, first_audio_ms, synth_s
@@ -26,27 +26,24 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let mut voice = PiperVoice::new(&cfg.tts, &ModelStore::new(&cfg.models))?;
     let rate = voice.sample_rate();
 
+    let mut speaker = Speaker::open(args.out.as_deref(), &cfg.audio, rate)?;
     let start = Instant::now();
     let mut chunker = Chunker::new();
     let mut chunks = chunker.push(&args.text);
     chunks.extend(chunker.finish());
-    let mut pcm: Vec<i16> = Vec::new();
+    let mut samples = 0usize;
     let mut first_audio = None;
     for chunk in &chunks {
         voice.synthesize(chunk, &mut |piece| {
             first_audio.get_or_insert_with(|| start.elapsed());
-            pcm.extend_from_slice(piece);
+            samples += piece.len();
+            speaker.play(piece);
             true
         })?;
     }
     let synth_s = start.elapsed().as_secs_f64();
-    let audio_s = pcm.len() as f64 / f64::from(rate);
-
-    match &args.out {
-        Some(out) => hearken::audio::wav::write_i16(out, rate, 1, &pcm)
-            .with_context(|| format!("writing {}", out.display()))?,
-        None => log::warn!("ALSA playback is not wired into `say` yet; use --out FILE.wav"),
-    }
+    let audio_s = samples as f64 / f64::from(rate);
+    speaker.finish()?;
     let first_audio_ms = first_audio.map(|d| d.as_secs_f64() * 1000.0);
     if args.json {
         println!(

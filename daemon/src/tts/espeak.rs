@@ -140,51 +140,12 @@ fn strip_language_flags(phonemes: &str) -> String {
     out
 }
 
-/// Canonical decomposition, so accents become phonemes of their own as in Piper.
+/// Canonical decomposition (NFD), so accents become phonemes of their own as in Piper.
 fn nfd(s: &str) -> Vec<char> {
-    let mut out = Vec::with_capacity(s.len());
-    for c in s.chars() {
-        decompose(c, &mut out);
-    }
-    out
-}
-
-/// The few precomposed letters espeak-ng's IPA output can contain (its IPA is mostly
-/// already decomposed); anything else passes through unchanged.
-fn decompose(c: char, out: &mut Vec<char>) {
-    let pair = match c {
-        'à' => Some(('a', '\u{300}')),
-        'á' => Some(('a', '\u{301}')),
-        'â' => Some(('a', '\u{302}')),
-        'ã' => Some(('a', '\u{303}')),
-        'è' => Some(('e', '\u{300}')),
-        'é' => Some(('e', '\u{301}')),
-        'ê' => Some(('e', '\u{302}')),
-        'ẽ' => Some(('e', '\u{303}')),
-        'ì' => Some(('i', '\u{300}')),
-        'í' => Some(('i', '\u{301}')),
-        'ĩ' => Some(('i', '\u{303}')),
-        'ò' => Some(('o', '\u{300}')),
-        'ó' => Some(('o', '\u{301}')),
-        'ô' => Some(('o', '\u{302}')),
-        'õ' => Some(('o', '\u{303}')),
-        'ù' => Some(('u', '\u{300}')),
-        'ú' => Some(('u', '\u{301}')),
-        'ũ' => Some(('u', '\u{303}')),
-        'ç' => Some(('c', '\u{327}')),
-        'ñ' => Some(('n', '\u{303}')),
-        'ü' => Some(('u', '\u{308}')),
-        'ö' => Some(('o', '\u{308}')),
-        'ä' => Some(('a', '\u{308}')),
-        _ => None,
-    };
-    match pair {
-        Some((base, mark)) => {
-            out.push(base);
-            out.push(mark);
-        }
-        None => out.push(c),
-    }
+    icu_normalizer::DecomposingNormalizerBorrowed::new_nfd()
+        .normalize(s)
+        .chars()
+        .collect()
 }
 
 #[cfg(test)]
@@ -196,6 +157,12 @@ mod tests {
         let s = phonemize("en-us", "Hello world. Yes, please!").unwrap();
         let s: Vec<String> = s.iter().map(|p| p.iter().collect()).collect();
         assert_eq!(s, vec!["həlˈoʊ wˈɜːld.", "jˈɛs, plˈiːz!"]);
+    }
+
+    #[test]
+    fn accents_are_decomposed() {
+        assert_eq!(nfd("é"), ['e', '\u{301}']);
+        assert_eq!(nfd("ə"), ['ə']);
     }
 
     #[test]

@@ -73,6 +73,16 @@ impl Proxy {
     pub fn exchanges(&self) -> Vec<Exchange> {
         self.exchanges.lock().unwrap().clone()
     }
+
+    /// The exchanges once `n` have finished: a relay logs its exchange only after the
+    /// upstream closed, which can be a moment after the client already has its answer.
+    pub fn wait_for_exchanges(&self, n: usize) -> Vec<Exchange> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.exchanges.lock().unwrap().len() < n && std::time::Instant::now() < deadline {
+            thread::sleep(std::time::Duration::from_millis(10));
+        }
+        self.exchanges()
+    }
 }
 
 fn read_request(client: &mut TcpStream) -> Option<(String, Vec<u8>)> {
