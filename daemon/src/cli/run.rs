@@ -28,6 +28,7 @@ pub fn run(_args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let (capture, playback) = pipeline::live_devices(&config.audio);
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(pipeline::run_on_devices(
+        pipeline::Pipeline::new(),
         engines,
         &capture,
         &playback,

@@ -73,6 +73,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     };
     let runtime = tokio::runtime::Runtime::new()?;
     let played = runtime.block_on(pipeline::run_on_devices(
+        pipeline::Pipeline::new(),
         engines,
         &capture,
         &playback,

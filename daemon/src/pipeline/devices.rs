@@ -64,9 +64,12 @@ pub fn live_devices(audio: &AudioConfig) -> (CaptureSettings, PlaybackSettings) 
     (capture, playback)
 }
 
-/// Runs the loop on a capture and a playback device. `live` stops on Ctrl-C / SIGTERM and
-/// tells systemd it is ready; file-backed runs (`simulate`) end with their input.
+/// Runs `pipeline` on a capture and a playback device. `live` stops on Ctrl-C / SIGTERM
+/// and tells systemd it is ready; file-backed runs (`simulate`) end with their input. Take
+/// `pipeline.handle()` first for the button and the API.
+#[allow(clippy::too_many_arguments)]
 pub async fn run_on_devices(
+    pipeline: Pipeline,
     engines: Engines,
     capture_settings: &CaptureSettings,
     playback_settings: &PlaybackSettings,
@@ -86,7 +89,6 @@ pub async fn run_on_devices(
             last: last.clone(),
         }),
     };
-    let pipeline = Pipeline::new();
     if live {
         let handle = pipeline.handle();
         tokio::spawn(async move {
