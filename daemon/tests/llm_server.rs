@@ -76,7 +76,7 @@ fn assert_fallback(json: &Value, kind: &str) {
 #[test]
 fn streamed_answer_is_spoken_before_the_llm_finishes() {
     let _turn = serial();
-    let url = speak::llm_url();
+    let url = common::llm_url();
     let dir = tempfile::tempdir().unwrap();
     let (json, status) = ask(
         dir.path(),
@@ -116,7 +116,7 @@ async fn answer(chat: &OpenAiChat, history: &History, question: &str) -> String 
 #[test]
 fn second_turn_sends_the_history() {
     let _turn = serial();
-    let proxy = speak::Proxy::start(&speak::llm_url(), None);
+    let proxy = speak::Proxy::start(&common::llm_url(), None);
     let cfg = LlmConfig {
         base_url: proxy.url.clone(),
         max_tokens: 40,
@@ -166,7 +166,7 @@ fn second_turn_sends_the_history() {
 #[test]
 fn cancel_mid_stream_stops_llm_and_tts() {
     let _turn = serial();
-    let proxy = speak::Proxy::start(&speak::llm_url(), None);
+    let proxy = speak::Proxy::start(&common::llm_url(), None);
     let dir = tempfile::tempdir().unwrap();
     let (json, status) = ask(
         dir.path(),
@@ -230,7 +230,7 @@ fn server_too_slow_speaks_the_fallback() {
 #[test]
 fn server_killed_mid_stream_speaks_the_fallback() {
     let _turn = serial();
-    let proxy = speak::Proxy::start(&speak::llm_url(), Some(8));
+    let proxy = speak::Proxy::start(&common::llm_url(), Some(8));
     let dir = tempfile::tempdir().unwrap();
     let (json, status) = ask(
         dir.path(),

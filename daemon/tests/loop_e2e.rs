@@ -12,7 +12,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use common::{hearken, repo_root, text, write_config};
+use common::{hearken, host_port, llm_url, repo_root, text, write_config};
 use hearken::audio::wav;
 use serde_json::Value;
 
@@ -20,19 +20,6 @@ use serde_json::Value;
 fn serial() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn llm_url() -> String {
-    let out = Command::new(repo_root().join("scripts/local-llm"))
-        .arg("start")
-        .output()
-        .expect("scripts/local-llm runs");
-    assert!(
-        out.status.success(),
-        "scripts/local-llm start failed: {}",
-        text(&out.stderr)
-    );
-    text(&out.stdout).lines().last().unwrap().trim().to_string()
 }
 
 enum Part {
@@ -244,12 +231,7 @@ fn wake_word_during_an_answer_barges_in() {
 /// A TCP forwarder to the LLM server that hangs up on the first `drop_first` connections:
 /// the server is down, then back.
 fn flaky_proxy(upstream: &str, drop_first: usize) -> String {
-    let upstream = upstream
-        .trim_start_matches("http://")
-        .split('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let upstream = host_port(upstream);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let seen = Arc::new(AtomicUsize::new(0));

@@ -62,3 +62,27 @@ pub fn write_config(dir: &Path, extra: &str) -> PathBuf {
     std::fs::write(&path, body).unwrap();
     path
 }
+
+/// Starts (or finds) the embedded llama.cpp server (`scripts/local-llm start`); its OpenAI
+/// base URL, the script's last line.
+pub fn llm_url() -> String {
+    let out = Command::new(repo_root().join("scripts/local-llm"))
+        .arg("start")
+        .output()
+        .expect("scripts/local-llm runs");
+    assert!(
+        out.status.success(),
+        "scripts/local-llm start failed: {}",
+        text(&out.stderr)
+    );
+    text(&out.stdout).lines().last().unwrap().trim().to_string()
+}
+
+/// `host:port` of an `http://host:port/...` URL.
+pub fn host_port(url: &str) -> String {
+    url.trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string()
+}

@@ -3,38 +3,10 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::thread;
 
-use super::common;
-
-/// Starts (or finds) the embedded llama.cpp server; its OpenAI base URL.
-pub fn llm_url() -> String {
-    let out = Command::new(common::repo_root().join("scripts/local-llm"))
-        .arg("start")
-        .output()
-        .expect("scripts/local-llm runs");
-    assert!(
-        out.status.success(),
-        "scripts/local-llm start failed: {}",
-        common::text(&out.stderr)
-    );
-    common::text(&out.stdout)
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .to_string()
-}
-
-fn host_port(url: &str) -> String {
-    url.trim_start_matches("http://")
-        .split('/')
-        .next()
-        .unwrap()
-        .to_string()
-}
+use super::common::host_port;
 
 /// What a proxy saw of one exchange.
 #[derive(Debug, Default, Clone)]
