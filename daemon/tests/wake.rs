@@ -107,14 +107,15 @@ fn piper_voice_wake_phrases_in_noise_are_detected() {
     assert_eq!(checked, 6, "3 words x 2 speeds");
 }
 
-/// The espeak-ng voices are robotic, and white noise at 10 dB SNR is harsh: the models
-/// themselves miss many of these clips (hey_mycroft even clean). hearken must decide
-/// exactly as the reference package's scores do, and catch what it catches.
+/// The espeak-ng voices are robotic, and white noise at 10 dB SNR is harsh: the bundled
+/// models miss many of these clips (the reference package misses the same ones, frame for
+/// frame). hearken must decide exactly as the reference's scores do, never fire on the wrong
+/// word, and every word must be heard from some espeak-ng voice in the noise.
 #[test]
 fn espeak_voices_are_detected_wherever_the_reference_detects_them() {
     let reference = reference();
     let mut engine = OpenWakeWord::new(&config(&WORDS), &store()).unwrap();
-    let mut detected = Vec::new();
+    let mut recall: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     for (file, expected) in reference.iter().filter(|(f, _)| f.contains("__espeak-")) {
         let word = spoken_word(file).to_string();
         if !WORDS.contains(&word.as_str()) {
@@ -130,14 +131,16 @@ fn espeak_voices_are_detected_wherever_the_reference_detects_them() {
         );
         let others: Vec<_> = detections.iter().filter(|d| **d != word).collect();
         assert!(others.is_empty(), "{file}: false detections {others:?}");
-        if reference_hit {
-            detected.push(file.clone());
-        }
+        let entry = recall.entry(word).or_default();
+        entry.0 += usize::from(reference_hit);
+        entry.1 += 1;
     }
-    assert!(
-        detected.iter().any(|f| f.starts_with("hey_jarvis__")),
-        "espeak hey_jarvis is detected in noise: {detected:?}"
-    );
+    println!("espeak-ng clips detected in 10 dB white noise: {recall:?}");
+    assert_eq!(recall.len(), 3, "alexa, hey_jarvis, hey_mycroft: {recall:?}");
+    for (word, (hits, clips)) in &recall {
+        assert_eq!(*clips, 12, "{word}: 6 voices x 2 speeds");
+        assert!(*hits >= 1, "{word} is heard from no espeak-ng voice");
+    }
 }
 
 #[test]

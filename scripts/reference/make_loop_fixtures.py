@@ -11,14 +11,11 @@ Usage: make_loop_fixtures.py PIPER_VOICE.onnx REPO_ROOT
 Needs: numpy, scipy, piper-tts==1.8.0 (scripts/reference/requirements-loop.txt).
 """
 import os
+import shutil
 import sys
-import wave
-import zlib
 
-import numpy as np
-from scipy.signal import resample_poly
+from clips import RATE, finish, piper, write
 
-RATE = 16000
 SNR_DB = 30.0
 PHRASES = {
     "alexa_capital": "Alexa, what is the capital of France?",
@@ -31,57 +28,17 @@ PHRASES = {
 DEMO = ("alexa_capital", "scripts/demo-conversation.wav")
 
 
-def piper(voice, text):
-    chunks = list(voice.synthesize(text))
-    audio = np.concatenate([c.audio_int16_array for c in chunks]).astype(np.float64) / 32768.0
-    rate = chunks[0].sample_rate
-    g = np.gcd(rate, RATE)
-    return resample_poly(audio, RATE // g, rate // g)
-
-
-def trim(audio, floor=1e-3):
-    loud = np.nonzero(np.abs(audio) > floor)[0]
-    return audio[loud[0]:loud[-1] + 1] if len(loud) else audio
-
-
-def finish(speech, name):
-    speech = trim(speech)
-    speech = 0.5 * speech / np.max(np.abs(speech))
-    clean = np.concatenate([np.zeros(RATE // 2), speech, np.zeros(RATE * 3 // 2)])
-    rng = np.random.default_rng(zlib.crc32(name.encode()))
-    noise = rng.standard_normal(len(clean))
-    speech_rms = np.sqrt(np.mean(speech ** 2))
-    noise *= speech_rms / (10 ** (SNR_DB / 20)) / np.sqrt(np.mean(noise ** 2))
-    mixed = np.clip(clean + noise, -1.0, 32767 / 32768)
-    return np.round(mixed * 32768).astype(np.int16)
-
-
-def write(path, audio):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with wave.open(path, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(RATE)
-        w.writeframes(audio.tobytes())
-
-
 def main():
     voice_path, root = sys.argv[1], sys.argv[2]
     from piper import PiperVoice
     voice = PiperVoice.load(voice_path)
     out = os.path.join(root, "daemon/tests/fixtures/loop")
     for name, text in PHRASES.items():
-        audio = finish(piper(voice, text), name)
+        audio = finish(piper(voice, text), name, SNR_DB, before_s=0.5, after_s=1.5)
         write(os.path.join(out, name + ".wav"), audio)
         print(f"{name}.wav  {len(audio) / RATE:.2f} s  {text}")
     name, dest = DEMO
-    with wave.open(os.path.join(out, name + ".wav")) as w:
-        frames = w.readframes(w.getnframes())
-    with wave.open(os.path.join(root, dest), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(RATE)
-        w.writeframes(frames)
+    shutil.copyfile(os.path.join(out, name + ".wav"), os.path.join(root, dest))
     print(f"demo: {dest}")
 
 
