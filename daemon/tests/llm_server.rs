@@ -255,6 +255,23 @@ fn server_killed_mid_stream_speaks_the_fallback() {
 }
 
 #[test]
+fn garbage_stream_speaks_the_fallback() {
+    let dir = tempfile::tempdir().unwrap();
+    let (json, status) = ask(
+        dir.path(),
+        &format!(
+            "base_url = \"{}\"\nretries = 2",
+            speak::garbage_stream_server()
+        ),
+        "Hello?",
+        &[],
+    );
+    assert!(!status.success());
+    assert_fallback(&json, "malformed");
+    assert!(json["first_token_ms"].is_null(), "{json:#}");
+}
+
+#[test]
 fn refused_key_is_an_auth_error_and_not_retried() {
     let (url, requests) = speak::refusing_server(401);
     let dir = tempfile::tempdir().unwrap();

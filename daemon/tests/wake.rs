@@ -136,7 +136,11 @@ fn espeak_voices_are_detected_wherever_the_reference_detects_them() {
         entry.1 += 1;
     }
     println!("espeak-ng clips detected in 10 dB white noise: {recall:?}");
-    assert_eq!(recall.len(), 3, "alexa, hey_jarvis, hey_mycroft: {recall:?}");
+    assert_eq!(
+        recall.len(),
+        3,
+        "alexa, hey_jarvis, hey_mycroft: {recall:?}"
+    );
     for (word, (hits, clips)) in &recall {
         assert_eq!(*clips, 12, "{word}: 6 voices x 2 speeds");
         assert!(*hits >= 1, "{word} is heard from no espeak-ng voice");

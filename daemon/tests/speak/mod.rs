@@ -160,6 +160,28 @@ pub fn dead_url() -> String {
 /// A server that answers every request with `status` and an OpenAI-style error body;
 /// the returned counter counts the requests it got.
 pub fn refusing_server(status: u16) -> (String, Arc<Mutex<usize>>) {
+    let body = format!(
+        "{{\"error\":{{\"message\":\"refused with {status}\",\"type\":\"test\",\"param\":null,\"code\":null}}}}"
+    );
+    canned_server(format!(
+        "HTTP/1.1 {status} Refused\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    ))
+}
+
+/// A server that answers 200 with an event stream whose events are not chat-completion
+/// chunks: a proxy or a server speaking another API.
+pub fn garbage_stream_server() -> String {
+    let events = "data: {\"id\": 7, \"choices\": \"none\"}\n\ndata: [DONE]\n\n";
+    canned_server(format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{events}",
+        events.len()
+    ))
+    .0
+}
+
+/// A server that sends `response`, verbatim, to every request; the counter counts them.
+fn canned_server(response: String) -> (String, Arc<Mutex<usize>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/v1", listener.local_addr().unwrap());
     let count = Arc::new(Mutex::new(0));
@@ -171,16 +193,7 @@ pub fn refusing_server(status: u16) -> (String, Arc<Mutex<usize>>) {
                 continue;
             }
             *seen.lock().unwrap() += 1;
-            let body = format!(
-                "{{\"error\":{{\"message\":\"refused with {status}\",\"type\":\"test\",\"param\":null,\"code\":null}}}}"
-            );
-            let _ = client.write_all(
-                format!(
-                    "HTTP/1.1 {status} Refused\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                )
-                .as_bytes(),
-            );
+            let _ = client.write_all(response.as_bytes());
         }
     });
     (url, count)
