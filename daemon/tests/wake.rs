@@ -302,3 +302,54 @@ fn cli_prints_detections_and_max_scores() {
     assert!(lines[0]["max_scores"]["alexa"].as_f64().unwrap() < 0.5);
     assert_eq!(lines[1]["detections"].as_array().unwrap().len(), 0);
 }
+
+/// A 44.1 kHz stereo recording (converted by sox, not by hearken) is heard as its 16 kHz
+/// mono original is: the same word, within one 80 ms frame; `hearken vad` finds the same
+/// speech within the 50 ms the VAD tests allow.
+#[test]
+fn cli_takes_any_rate_and_channel_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let config = config.to_str().unwrap();
+    let mono = clips_dir().join("hey_jarvis__piper-joe__fast.wav");
+    let stereo = dir.path().join("stereo_44k.wav");
+    let sox = std::process::Command::new("sox")
+        .args([mono.to_str().unwrap(), "-r", "44100", "-c", "2"])
+        .arg(&stereo)
+        .status()
+        .expect("sox runs (scripts/setup installs it)");
+    assert!(sox.success());
+    let header = wav::read(&stereo).unwrap();
+    assert_eq!((header.sample_rate, header.channels), (44_100, 2));
+
+    let json = |args: &[&str], file: &Path| -> serde_json::Value {
+        let mut all = vec!["-c", config];
+        all.extend_from_slice(args);
+        all.push(file.to_str().unwrap());
+        let out = run_hearken(&all);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_str(text(&out.stdout).trim()).unwrap()
+    };
+    let words = ["wake", "--words", "hey_jarvis", "--json"];
+    let (a, b) = (json(&words, &mono), json(&words, &stereo));
+    let time = |v: &serde_json::Value| v["detections"][0]["time_s"].as_f64().unwrap();
+    assert_eq!(b["detections"].as_array().unwrap().len(), 1, "{b}");
+    assert_eq!(b["detections"][0]["word"], "hey_jarvis");
+    assert!((time(&a) - time(&b)).abs() <= 0.08, "{a} vs {b}");
+
+    let (a, b) = (
+        json(&["vad", "--json"], &mono),
+        json(&["vad", "--json"], &stereo),
+    );
+    let (sa, sb) = (
+        a["segments"].as_array().unwrap(),
+        b["segments"].as_array().unwrap(),
+    );
+    assert_eq!(sa.len(), sb.len(), "{a} vs {b}");
+    for (x, y) in sa.iter().zip(sb) {
+        for key in ["start_s", "end_s"] {
+            let d = (x[key].as_f64().unwrap() - y[key].as_f64().unwrap()).abs();
+            assert!(d <= 0.05, "{key}: {x} vs {y}");
+        }
+    }
+}
