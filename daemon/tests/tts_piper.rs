@@ -30,10 +30,12 @@ fn voice() -> PiperVoice {
     PiperVoice::new(&TtsConfig::default(), &store).expect("voice loads")
 }
 
-/// piper-tts 1.8.0 bundles espeak-ng 1.52, which palatalises a vowel-initial syllable
-/// after /ɪ/ ("Tokyo" → tˈoʊkɪʲˌoʊ); Debian's libespeak-ng 1.51 does not. These cases must
-/// equal Piper's ids once that one phoneme (ʲ, id 119, and its pad) is removed.
-const ESPEAK_1_52_ONLY: &[&str] = &["What time is it in Tokyo?"];
+/// piper-tts 1.8.0 links an unreleased espeak-ng (its master of 2025-03-22), which writes the
+/// palatal mark of espeak's `I;` phoneme ("Tokyo" → tˈoʊkɪʲˌoʊ). No released libespeak-ng
+/// does: Debian's 1.51 and the 1.52.0 release give tˈoʊkɪˌoʊ (both measured, whichever
+/// espeak-ng-data they load). These cases must equal Piper's ids once that one phoneme
+/// (ʲ, id 119, and its pad) is removed.
+const UNRELEASED_ESPEAK_ONLY: &[&str] = &["What time is it in Tokyo?"];
 
 fn without_palatal(ids: &[Vec<i64>]) -> Vec<Vec<i64>> {
     ids.iter()
@@ -59,10 +61,10 @@ fn phoneme_ids_equal_piper() {
     let mut mismatches = Vec::new();
     for case in reference().cases {
         let ids = voice.phoneme_ids(&case.text).unwrap();
-        let expected = if ESPEAK_1_52_ONLY.contains(&case.text.as_str()) {
+        let expected = if UNRELEASED_ESPEAK_ONLY.contains(&case.text.as_str()) {
             assert_ne!(
                 ids, case.ids,
-                "{:?} now matches exactly: drop it from ESPEAK_1_52_ONLY",
+                "{:?} now matches exactly: drop it from UNRELEASED_ESPEAK_ONLY",
                 case.text
             );
             without_palatal(&case.ids)
