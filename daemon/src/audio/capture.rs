@@ -4,7 +4,7 @@
 //! device is opened, statistics are atomics, and logging happens only when the device's
 //! state changes (opened, lost, reopened), never per period or per attempt.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -13,7 +13,7 @@ use alsa::Direction;
 use rtrb::{Consumer, Producer, RingBuffer};
 
 use super::pcm::{self, Opened};
-use super::reopen::Reopen;
+use super::reopen::{DeviceInfo, Reopen};
 use super::resample::StreamResampler;
 use super::{AudioConfig, AudioError, Pacing, SAMPLE_RATE};
 
@@ -118,9 +118,7 @@ struct Shared {
     samples: AtomicU64,
     dropped: AtomicU64,
     xruns: AtomicU64,
-    reopens: AtomicU64,
-    device_rate: AtomicU32,
-    device_channels: AtomicU32,
+    device: DeviceInfo,
     state: AtomicU8,
     thread_cpu_ns: AtomicU64,
     injected_loss: AtomicBool,
@@ -157,9 +155,7 @@ impl Capture {
             samples: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
             xruns: AtomicU64::new(0),
-            reopens: AtomicU64::new(0),
-            device_rate: AtomicU32::new(0),
-            device_channels: AtomicU32::new(0),
+            device: DeviceInfo::default(),
             state: AtomicU8::new(CaptureState::Starting as u8),
             thread_cpu_ns: AtomicU64::new(0),
             injected_loss: AtomicBool::new(false),
@@ -254,9 +250,9 @@ impl CaptureHandle {
             samples: s.samples.load(Ordering::Relaxed),
             dropped: s.dropped.load(Ordering::Relaxed),
             xruns: s.xruns.load(Ordering::Relaxed),
-            reopens: s.reopens.load(Ordering::Relaxed),
-            device_rate: s.device_rate.load(Ordering::Relaxed),
-            device_channels: s.device_channels.load(Ordering::Relaxed),
+            reopens: s.device.reopens.load(Ordering::Relaxed),
+            device_rate: s.device.rate.load(Ordering::Relaxed),
+            device_channels: s.device.channels.load(Ordering::Relaxed),
             state: s.state(),
             thread_cpu: Duration::from_nanos(s.thread_cpu_ns.load(Ordering::Acquire)),
         }
@@ -330,21 +326,7 @@ fn run(
                 continue;
             }
         };
-        if reopen.opened() {
-            shared.reopens.fetch_add(1, Ordering::Relaxed);
-        }
-        shared.device_rate.store(dev.rate, Ordering::Relaxed);
-        shared
-            .device_channels
-            .store(dev.channels, Ordering::Relaxed);
-        log::debug!(
-            "capture: `{}` open at {} Hz, {} ch, period {} frames, buffer {}",
-            cfg.device,
-            dev.rate,
-            dev.channels,
-            dev.period_frames,
-            dev.buffer_frames
-        );
+        reopen.opened(&dev, &shared.device);
         shared.set_state(CaptureState::Running);
         match stream(&dev, cfg, &mut producer, shared, &mut frames_total) {
             StreamEnd::Stopped | StreamEnd::Abandoned => {

@@ -5,7 +5,7 @@
 //! effect within one period. The per-period loop allocates nothing, takes no lock and logs
 //! nothing; instants are published through atomics as nanoseconds since a base `Instant`.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
@@ -15,7 +15,7 @@ use alsa::Direction;
 use rtrb::{Consumer, Producer, RingBuffer};
 
 use super::pcm::{self, Opened};
-use super::reopen::Reopen;
+use super::reopen::{DeviceInfo, Reopen};
 use super::resample::StreamResampler;
 use super::{AudioConfig, AudioError};
 
@@ -93,15 +93,13 @@ struct Shared {
     flushed: AtomicU64,
     device_frames: AtomicU64,
     underruns: AtomicU64,
-    reopens: AtomicU64,
     armed: AtomicBool,
     /// Nanoseconds since `base` plus one; 0 = not yet.
     first_write_ns: AtomicU64,
     ended_ns: AtomicU64,
     /// Nothing queued in the ring, the resampler or the device.
     idle: AtomicBool,
-    device_rate: AtomicU32,
-    device_channels: AtomicU32,
+    device: DeviceInfo,
     state: AtomicU8,
 }
 
@@ -169,13 +167,11 @@ impl Playback {
             flushed: AtomicU64::new(0),
             device_frames: AtomicU64::new(0),
             underruns: AtomicU64::new(0),
-            reopens: AtomicU64::new(0),
             armed: AtomicBool::new(false),
             first_write_ns: AtomicU64::new(0),
             ended_ns: AtomicU64::new(0),
             idle: AtomicBool::new(true),
-            device_rate: AtomicU32::new(0),
-            device_channels: AtomicU32::new(0),
+            device: DeviceInfo::default(),
             state: AtomicU8::new(PlaybackState::Starting as u8),
         });
         let rate = if cfg.rate == 0 { source_rate } else { cfg.rate };
@@ -385,9 +381,9 @@ impl PlaybackControl {
             flushed: s.flushed.load(Ordering::Relaxed),
             device_frames: s.device_frames.load(Ordering::Relaxed),
             underruns: s.underruns.load(Ordering::Relaxed),
-            reopens: s.reopens.load(Ordering::Relaxed),
-            device_rate: s.device_rate.load(Ordering::Relaxed),
-            device_channels: s.device_channels.load(Ordering::Relaxed),
+            reopens: s.device.reopens.load(Ordering::Relaxed),
+            device_rate: s.device.rate.load(Ordering::Relaxed),
+            device_channels: s.device.channels.load(Ordering::Relaxed),
             state: s.state(),
         }
     }
@@ -438,21 +434,7 @@ fn run(
                 continue;
             }
         };
-        if reopen.opened() {
-            shared.reopens.fetch_add(1, Ordering::Relaxed);
-        }
-        shared.device_rate.store(dev.rate, Ordering::Relaxed);
-        shared
-            .device_channels
-            .store(dev.channels, Ordering::Relaxed);
-        log::debug!(
-            "playback: `{}` open at {} Hz, {} ch, period {} frames, buffer {}",
-            cfg.device,
-            dev.rate,
-            dev.channels,
-            dev.period_frames,
-            dev.buffer_frames
-        );
+        reopen.opened(&dev, &shared.device);
         shared.set_state(PlaybackState::Running);
         match stream(&dev, cfg.paced, source_rate, &mut consumer, shared) {
             StreamEnd::Stopped => break,

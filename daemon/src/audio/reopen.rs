@@ -2,10 +2,22 @@
 //! when a device goes away and one when it is back, however many attempts lie between.
 
 use std::fmt::Display;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
+
+use super::pcm::Opened;
 
 /// First wait before reopening a device; doubles up to the configured maximum.
 const FIRST_DELAY: Duration = Duration::from_millis(50);
+
+/// What an audio thread publishes about the device it holds, for its stats.
+#[derive(Default)]
+pub(super) struct DeviceInfo {
+    /// Successful opens that ended an outage.
+    pub reopens: AtomicU64,
+    pub rate: AtomicU32,
+    pub channels: AtomicU32,
+}
 
 pub(super) struct Reopen<'a> {
     side: &'static str,
@@ -49,8 +61,27 @@ impl<'a> Reopen<'a> {
         self.delay
     }
 
-    /// The device is open; true (and logged) when this ends an outage.
-    pub fn opened(&mut self) -> bool {
+    /// The device is open: publishes its format, counts a reopen when this ends an outage,
+    /// and logs both.
+    pub fn opened(&mut self, dev: &Opened, info: &DeviceInfo) {
+        info.rate.store(dev.rate, Ordering::Relaxed);
+        info.channels.store(dev.channels, Ordering::Relaxed);
+        if self.end_outage() {
+            info.reopens.fetch_add(1, Ordering::Relaxed);
+        }
+        log::debug!(
+            "{}: `{}` open at {} Hz, {} ch, period {} frames, buffer {}",
+            self.side,
+            self.device,
+            dev.rate,
+            dev.channels,
+            dev.period_frames,
+            dev.buffer_frames
+        );
+    }
+
+    /// True (and logged) when an open ends an outage.
+    fn end_outage(&mut self) -> bool {
         self.delay = FIRST_DELAY;
         if !std::mem::take(&mut self.failing) {
             return false;
@@ -69,8 +100,11 @@ mod tests {
         let mut r = Reopen::new("capture", "hw:9", Duration::from_millis(300));
         let waits: Vec<u128> = (0..5).map(|_| r.open_failed(&"gone").as_millis()).collect();
         assert_eq!(waits, [50, 100, 200, 300, 300]);
-        assert!(r.opened());
-        assert!(!r.opened(), "only the first open after an outage counts");
+        assert!(r.end_outage());
+        assert!(
+            !r.end_outage(),
+            "only the first open after an outage counts"
+        );
         assert_eq!(r.open_failed(&"gone"), FIRST_DELAY);
     }
 }
