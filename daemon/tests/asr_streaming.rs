@@ -4,12 +4,20 @@
 mod common;
 
 use common::*;
+use hearken::asr::text::word_errors;
 use hearken::asr::{AsrConfig, AsrEvent, ModelFiles, Recognizer, StreamingRecognizer};
 use hearken::audio::wav;
 use hearken::models::{ModelRef, ModelStore, ModelsConfig};
 
 const RATE: usize = 16_000;
 const FRAME: usize = 1280;
+
+/// One test at a time: the memory test reads the RSS of the whole test process, which the
+/// other tests' recognizers (each loading the model) would otherwise grow under it.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 fn recognizer(cfg: AsrConfig) -> StreamingRecognizer {
     let store = ModelStore::new(&ModelsConfig {
@@ -54,6 +62,7 @@ fn feed_all(r: &mut dyn Recognizer, audio: &[f32]) -> Vec<(usize, AsrEvent)> {
 
 #[test]
 fn partials_arrive_while_audio_streams_and_final_equals_python() {
+    let _serial = serial();
     let reference: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(repo_root().join("daemon/tests/fixtures/asr/reference.json"))
             .unwrap(),
@@ -80,12 +89,22 @@ fn partials_arrive_while_audio_streams_and_final_equals_python() {
         );
         let text = r.finish().unwrap();
         let name = wav.file_name().unwrap().to_str().unwrap();
-        assert_eq!(text, reference["streaming"][name], "{name}");
+        let python = reference["streaming"][name].as_str().unwrap();
+        // Random weights leave near-ties between tokens, and ONNX Runtime picks its kernels
+        // by CPU (AVX2 or AVX-512), so one greedy choice can flip between machines: the
+        // Python package itself says "DO" for the fixture's "HAVING" on an AVX-512 EPYC.
+        // On one machine the two agree word for word; across machines, one word in a hundred.
+        let (errors, words) = word_errors(python, &text);
+        assert!(
+            errors * 100 <= words,
+            "{name}: {errors}/{words} words differ\n  hearken {text}\n  python  {python}"
+        );
     }
 }
 
 #[test]
 fn rule1_ends_the_utterance_on_trailing_silence_and_the_next_one_starts_clean() {
+    let _serial = serial();
     let mut r = recognizer(rule1_only(2.0));
     let speech = utterance(1);
     let mut audio = speech.clone();
@@ -132,6 +151,7 @@ fn rule1_ends_the_utterance_on_trailing_silence_and_the_next_one_starts_clean() 
 
 #[test]
 fn begin_resets_state_so_the_same_audio_gives_the_same_text() {
+    let _serial = serial();
     let mut r = recognizer(rule1_only(1000.0));
     let audio = utterance(4);
     r.begin();
@@ -160,6 +180,7 @@ fn rss_kib() -> u64 {
 
 #[test]
 fn hundred_utterances_in_a_row_without_memory_growth() {
+    let _serial = serial();
     let mut r = recognizer(rule1_only(0.5));
     let mut audio = utterance(4)[..RATE + RATE / 2].to_vec();
     audio.extend(std::iter::repeat_n(0.0, RATE));
@@ -195,6 +216,7 @@ fn hundred_utterances_in_a_row_without_memory_growth() {
 
 #[test]
 fn vad_endpoint_ends_each_utterance_soon_after_speech() {
+    let _serial = serial();
     let cfg = AsrConfig {
         model: "asr-streaming-zipformer-random".into(),
         endpoint: "vad".into(),
