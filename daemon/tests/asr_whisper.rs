@@ -46,10 +46,7 @@ fn whisper_transcripts_equal_the_python_package() {
     let out = run_hearken(&args);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let truth = librivox_transcripts();
-    let lines: Vec<serde_json::Value> = text(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = json_lines(&out.stdout);
     assert_eq!(lines.len(), wavs.len());
     let (mut errors, mut words) = (0, 0);
     for (line, wav) in lines.iter().zip(&wavs) {

@@ -47,10 +47,7 @@ fn whisper_recovers_the_words_piper_spoke() {
     args.extend(wavs.iter().map(|w| w.to_str().unwrap()));
     let out = run_hearken(&args);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let lines: Vec<serde_json::Value> = text(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = json_lines(&out.stdout);
     assert_eq!(lines.len(), SENTENCES.len());
 
     let (mut errors, mut words) = (0, 0);

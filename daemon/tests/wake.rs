@@ -288,10 +288,7 @@ fn cli_prints_detections_and_max_scores() {
         librivox.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let lines: Vec<serde_json::Value> = text(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = json_lines(&out.stdout);
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0]["file"], clip.to_str().unwrap());
     let det = &lines[0]["detections"][0];

@@ -52,6 +52,14 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// One JSON object per line, as the `--json` subcommands print them.
+pub fn json_lines(bytes: &[u8]) -> Vec<serde_json::Value> {
+    text(bytes)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
 /// A config file in `dir` with the dev config's models section plus `extra`.
 pub fn write_config(dir: &Path, extra: &str) -> PathBuf {
     let path = dir.join("hearken.toml");
