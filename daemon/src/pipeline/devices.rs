@@ -2,7 +2,7 @@
 //! engines built from the config.
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::{Devices, Engines, Options, Pipeline, PipelineError, RingSource, Speaker, Summary};
 use crate::audio::{AudioConfig, Capture, CaptureSettings, Playback, PlaybackSettings};
@@ -39,9 +39,15 @@ struct PlaybackSpeaker {
     last: Arc<Mutex<Option<crate::audio::PlaybackStats>>>,
 }
 
+/// What the speaker may still play once the output thread is done: the output thread
+/// already waited for it, so this only covers the device's own buffer.
+const CLOSE_DRAIN: Duration = Duration::from_millis(300);
+
 impl Drop for PlaybackSpeaker {
     fn drop(&mut self) {
-        self.playback.drain();
+        if self.playback.drain_within(CLOSE_DRAIN).is_none() && !self.playback.is_idle() {
+            log::warn!("the speaker did not play out its last audio; closing it anyway");
+        }
         *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(self.playback.stats());
     }
 }
