@@ -140,7 +140,12 @@ fn refused(body: &str, line: usize, key: &str, value: &str, allowed: &str) {
     let config = write_config(dir.path(), body);
     let out = run_hearken(&["--config", config.to_str().unwrap(), "check"]);
     let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{body}: {:?} {stderr}", out.status);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{body}: {:?} {stderr}",
+        out.status
+    );
     // write_config puts three lines of [models] before `body`.
     let at = format!("{}:{}:", config.display(), line + 3);
     for part in [at.as_str(), key, value, allowed] {
