@@ -61,11 +61,9 @@ fn missing_model_names_file_and_fetch_command() {
     );
 }
 
-#[test]
-fn tampered_model_fails_the_check() {
-    let dir = tempfile::tempdir().unwrap();
-    let models = dir.path().join("models");
-    // A copy of the real install with one byte of the VAD model changed.
+/// A copy of the real install with one byte of the VAD model changed, and a config using it.
+fn tampered_install(dir: &std::path::Path, extra: &str) -> std::path::PathBuf {
+    let models = dir.join("models");
     for bundle in [
         "openwakeword-features",
         "wake-alexa",
@@ -86,15 +84,22 @@ fn tampered_model_fails_the_check() {
     let last = bytes.len() - 1;
     bytes[last] ^= 0xff;
     std::fs::write(&vad, bytes).unwrap();
-    let config = dir.path().join("c.toml");
+    let config = dir.join("c.toml");
     std::fs::write(
         &config,
         format!(
-            "[models]\ndir = \"{}\"\nfetch_command = \"models/fetch\"\n",
+            "[models]\ndir = \"{}\"\nfetch_command = \"models/fetch\"\n{extra}",
             models.display()
         ),
     )
     .unwrap();
+    config
+}
+
+#[test]
+fn tampered_model_fails_the_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tampered_install(dir.path(), "");
 
     let out = run_hearken(&["--config", config.to_str().unwrap(), "check"]);
     let stdout = text(&out.stdout);
@@ -381,4 +386,20 @@ fn defaults_and_the_shipped_config_pass() {
         let engines = stdout.lines().find(|l| l.contains("engines")).unwrap();
         assert!(engines.starts_with("ok"), "{engines}");
     }
+}
+
+/// `models.verify_on_start` makes the engines `run` builds refuse a damaged model.
+#[test]
+fn verify_on_start_refuses_a_tampered_model_before_loading() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tampered_install(dir.path(), "verify_on_start = true\n");
+    let loaded = hearken::config::Config::load_file(&config).unwrap();
+    let err = hearken::pipeline::build_engines(&loaded.config)
+        .err()
+        .expect("a damaged model is refused")
+        .to_string();
+    assert!(
+        err.contains("silero_vad.onnx is damaged or replaced"),
+        "{err}"
+    );
 }
