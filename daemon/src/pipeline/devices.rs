@@ -164,6 +164,13 @@ pub fn build_engines(config: &Config) -> Result<Engines, PipelineError> {
         }
     };
     crate::native::onnxruntime().map_err(|e| engine("ONNX Runtime")(&e))?;
+    if config.models.verify_on_start {
+        for model in config.model_refs() {
+            store
+                .verify(&model)
+                .map_err(|e| engine("model check")(&e))?;
+        }
+    }
     let wake = crate::wake::OpenWakeWord::new(&config.wake, &store)
         .map_err(|e| engine("wake word")(&e))?;
     let vad = crate::vad::SileroVad::new(&config.vad, &store).map_err(|e| engine("VAD")(&e))?;
