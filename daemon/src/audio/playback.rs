@@ -452,7 +452,11 @@ fn run(
         reopen.opened(&dev, &shared.device);
         shared.set_state(PlaybackState::Running);
         match stream(&dev, cfg.paced, source_rate, &mut consumer, shared) {
-            StreamEnd::Stopped => break,
+            StreamEnd::Stopped => {
+                drop(dev);
+                log::debug!("playback: `{}` closed", cfg.device);
+                break;
+            }
             StreamEnd::Lost(e) => {
                 let err = pcm::classify(&cfg.device, Direction::Playback, e);
                 shared.set_state(PlaybackState::Reopening);

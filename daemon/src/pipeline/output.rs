@@ -244,7 +244,7 @@ impl Output {
         }
         self.position = written;
         log::info!(
-            "answer {turn} cut off {:.1} ms after the barge-in",
+            "answer {turn} cut off {:.1} ms after it was cancelled",
             at.elapsed().as_secs_f64() * 1000.0
         );
         let mut answer = self.answer.take().expect("checked");

@@ -330,8 +330,16 @@ impl Conversation {
         }
     }
 
+    /// Stamps the turn's timeline, also for an answer already cut off: its report shows
+    /// how far it got.
     fn on_stage(&mut self, turn: u64, stage: Stage, at: Instant, out: &mut Vec<Command>) {
-        let Some(t) = self.current_mut(turn) else {
+        let is_current = self.current_turn() == Some(turn);
+        let Some(t) = self
+            .current
+            .iter_mut()
+            .chain(self.winding_down.iter_mut())
+            .find(|t| t.id == turn)
+        else {
             return;
         };
         let tl = &mut t.timeline;
@@ -342,7 +350,7 @@ impl Conversation {
             Stage::FirstTtsAudio => stamp(&mut tl.first_tts_audio, at),
             Stage::FirstSampleWritten => {
                 stamp(&mut tl.first_sample_written, at);
-                if self.state == State::Thinking {
+                if is_current && self.state == State::Thinking {
                     self.enter(State::Speaking, out);
                 }
             }
@@ -746,5 +754,80 @@ mod tests {
         let messages = c.history().messages("", "next");
         let contents: Vec<&str> = messages.iter().map(|m| m.content.as_str()).collect();
         assert_eq!(contents, ["q4", "a4", "q5", "a5", "next"]);
+    }
+
+    #[test]
+    fn an_answer_cut_off_before_any_audio_unblocks_the_next_question() {
+        let mut c = Conversation::new("", false, 1000);
+        c.handle(wake(1));
+        c.handle(said(1, "what is the capital of France?"));
+        assert_eq!(c.state(), State::Thinking);
+        c.handle(Event::Stage {
+            turn: 1,
+            stage: Stage::LlmRequest,
+            at: Instant::now(),
+        });
+        let cmds = c.handle(wake(2));
+        assert!(cmds.contains(&Command::CancelReply { turn: 1 }));
+        let cmds = c.handle(said(2, "what is two plus two?"));
+        assert!(started(&cmds).is_none(), "waits for turn 1's end");
+        assert_eq!(c.answers_pending(), 1);
+        // What ReplyLife reports when the last holder of a cancelled answer lets go.
+        let cmds = c.handle(done(1, "", true));
+        let r = reports(&cmds);
+        assert_eq!(r.len(), 1);
+        assert!(r[0].interrupted && r[0].reply.is_empty());
+        assert!(r[0].timeline.llm_request_ms.is_some());
+        assert_eq!(started(&cmds).unwrap().0, 2);
+        assert_eq!(c.answers_pending(), 1);
+        c.handle(done(2, "Four.", false));
+        assert_eq!(c.answers_pending(), 0);
+        assert_eq!(c.state(), State::Idle);
+    }
+
+    #[test]
+    fn a_failed_answer_plays_the_error_cue_and_the_next_turn_works() {
+        let mut c = Conversation::new("", true, 1000);
+        c.handle(wake(1));
+        c.handle(said(1, "hello"));
+        let cmds = c.handle(Event::ReplyDone {
+            turn: 1,
+            played: "Hel".into(),
+            outcome: Outcome::Failed("speaking failed".into()),
+            playback_end: None,
+        });
+        assert!(cmds.contains(&Command::Earcon(Cue::Error)));
+        assert!(cmds.contains(&Command::Release {
+            turn: 1,
+            follow_up: false
+        }));
+        assert_eq!(reports(&cmds)[0].error.as_deref(), Some("speaking failed"));
+        assert_eq!(c.state(), State::Error);
+        c.handle(wake(2));
+        let cmds = c.handle(said(2, "hello again"));
+        assert_eq!(started(&cmds).unwrap().0, 2);
+    }
+
+    #[test]
+    fn a_repeating_listener_error_plays_the_cue_once_and_spares_an_answer() {
+        let failed = |turn| Event::Failed {
+            turn,
+            message: "VAD inference failed".into(),
+        };
+        let mut c = Conversation::new("", true, 1000);
+        c.handle(wake(1));
+        let cues = |cmds: &[Command]| cmds.contains(&Command::Earcon(Cue::Error));
+        assert!(cues(&c.handle(failed(Some(1)))));
+        for _ in 0..5 {
+            assert!(!cues(&c.handle(failed(None))));
+        }
+        assert_eq!(c.state(), State::Error);
+        // While an answer plays, a listener error leaves it alone.
+        c.handle(wake(2));
+        c.handle(said(2, "tell me a story"));
+        c.handle(playing(2));
+        let cmds = c.handle(failed(None));
+        assert!(cmds.is_empty(), "{cmds:?}");
+        assert_eq!(c.state(), State::Speaking);
     }
 }
