@@ -33,7 +33,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::{EarconConfig, PipelineConfig};
 pub use devices::{
-    build_engines, live_devices, options, process_stats, run_on_devices, Played, ProcessStats,
+    build_engines, build_engines_timed, live_devices, options, process_stats, run_on_devices,
+    since_process_start, Played, ProcessStats, StageTime, Startup,
 };
 pub use earcon::{Cue, Earcons};
 pub use listener::{FrameSource, Heard, ListenerCommand, ListenerSettings, RingSource};
