@@ -255,3 +255,53 @@ fn a_voice_config_with_sample_rate_0_is_named() {
         "{err}"
     );
 }
+
+#[test]
+fn a_garbage_asr_model_file_is_named() {
+    // A models directory like the real one, except that Whisper's encoder is garbage.
+    let dir = tempfile::tempdir().unwrap();
+    let models = dir.path().join("models");
+    std::fs::create_dir(&models).unwrap();
+    for entry in std::fs::read_dir(models_dir()).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() != "asr-whisper-tiny.en" {
+            std::os::unix::fs::symlink(entry.path(), models.join(entry.file_name())).unwrap();
+        }
+    }
+    let whisper = models.join("asr-whisper-tiny.en");
+    std::fs::create_dir(&whisper).unwrap();
+    let mut encoder = None;
+    for entry in std::fs::read_dir(models_dir().join("asr-whisper-tiny.en")).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.contains("encoder") {
+            std::fs::write(whisper.join(&name), [0x5au8; 5000]).unwrap();
+            encoder = Some(whisper.join(&name));
+        } else {
+            std::os::unix::fs::symlink(entry.path(), whisper.join(&name)).unwrap();
+        }
+    }
+    let encoder = encoder.expect("Whisper has an encoder");
+    let store = ModelStore::new(&ModelsConfig {
+        dir: models.clone(),
+        ..Default::default()
+    });
+    let err = hearken::asr::build(&Default::default(), &VadConfig::default(), &store)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains(encoder.to_str().unwrap()), "{err}");
+    let config = dir.path().join("hearken.toml");
+    std::fs::write(
+        &config,
+        format!("[models]\ndir = \"{}\"\n", models.display()),
+    )
+    .unwrap();
+    let out = run_hearken(&[
+        "-c",
+        config.to_str().unwrap(),
+        "transcribe",
+        librivox_wavs()[0].to_str().unwrap(),
+    ]);
+    assert_named_failure(&out, &encoder);
+}
