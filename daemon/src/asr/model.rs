@@ -79,14 +79,14 @@ impl ModelFiles {
     }
 
     /// Why sherpa-onnx may have refused these files, naming them.
-    pub(crate) fn refused(&self, provider: &str) -> String {
+    pub(crate) fn refused(&self, provider: impl std::fmt::Display) -> String {
         let files: Vec<String> = self
             .onnx_files()
             .iter()
             .map(|p| p.display().to_string())
             .collect();
         format!(
-            "sherpa-onnx refused {} (provider {provider:?}; its log above says which file and why; `hearken check` verifies them)",
+            "sherpa-onnx refused {} (provider {provider}; its log above says which file and why; `hearken check` verifies them)",
             files.join(", ")
         )
     }

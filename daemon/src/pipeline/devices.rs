@@ -2,7 +2,7 @@
 //! engines built from the config.
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::{Devices, Engines, Options, Pipeline, PipelineError, RingSource, Speaker, Summary};
 use crate::audio::{AudioConfig, Capture, CaptureSettings, Playback, PlaybackSettings};
@@ -39,9 +39,15 @@ struct PlaybackSpeaker {
     last: Arc<Mutex<Option<crate::audio::PlaybackStats>>>,
 }
 
+/// What the speaker may still play once the output thread is done: the output thread
+/// already waited for it, so this only covers the device's own buffer.
+const CLOSE_DRAIN: Duration = Duration::from_millis(300);
+
 impl Drop for PlaybackSpeaker {
     fn drop(&mut self) {
-        self.playback.drain();
+        if self.playback.drain_within(CLOSE_DRAIN).is_none() && !self.playback.is_idle() {
+            log::warn!("the speaker did not play out its last audio; closing it anyway");
+        }
         *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(self.playback.stats());
     }
 }
@@ -198,6 +204,19 @@ pub fn build_engines_timed(config: &Config) -> Result<(Engines, Startup), Pipeli
     crate::native::onnxruntime().map_err(|e| runtime.failed(&e))?;
     stages.push(runtime.done());
 
+    if config.models.verify_on_start {
+        let refs = config.model_refs();
+        let check = Stage::begin(
+            "checking",
+            "models",
+            format!("{} model(s) against their sha256", refs.len()),
+        );
+        for model in refs {
+            store.verify(&model).map_err(|e| check.failed(&e))?;
+        }
+        stages.push(check.done());
+    }
+
     let wake_stage = Stage::new("wake word", words.join(", "));
     let vad_stage = Stage::new("VAD", config.vad.model.clone());
     let asr_stage = Stage::new("ASR", config.asr.model.clone());
@@ -273,7 +292,12 @@ struct Stage {
 
 impl Stage {
     fn new(stage: &'static str, what: String) -> Stage {
-        log::info!("loading {stage} {what}…");
+        Stage::begin("loading", stage, what)
+    }
+
+    /// Logs "DOING STAGE WHAT…".
+    fn begin(doing: &str, stage: &'static str, what: String) -> Stage {
+        log::info!("{doing} {stage} {what}…");
         Stage {
             stage,
             what,
