@@ -96,10 +96,7 @@ impl OfflineEngine {
         let recognizer = OfflineRecognizer::create(&config).ok_or_else(|| AsrError::Create {
             kind: "offline",
             model: cfg.model.clone(),
-            reason: format!(
-                "sherpa-onnx refused the model (provider {}; see its log above)",
-                cfg.provider
-            ),
+            reason: files.refused(cfg.provider),
         })?;
         Ok(OfflineEngine { recognizer })
     }

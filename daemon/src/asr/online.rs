@@ -107,10 +107,7 @@ impl StreamingRecognizer {
         let recognizer = OnlineRecognizer::create(&config).ok_or_else(|| AsrError::Create {
             kind: "streaming",
             model: cfg.model.clone(),
-            reason: format!(
-                "sherpa-onnx refused the model (provider {}; see its log above)",
-                cfg.provider
-            ),
+            reason: files.refused(cfg.provider),
         })?;
         let stream = recognizer.create_stream();
         Ok(StreamingRecognizer {

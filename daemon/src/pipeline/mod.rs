@@ -40,7 +40,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::{EarconConfig, PipelineConfig};
 pub use devices::{
-    build_engines, live_devices, options, process_stats, run_on_devices, Played, ProcessStats,
+    build_engines, build_engines_timed, live_devices, options, process_stats, run_on_devices,
+    since_process_start, Played, ProcessStats, StageTime, Startup,
 };
 pub use earcon::{Cue, Earcons};
 pub use life::{Outcome, ReplyLife};
