@@ -42,7 +42,10 @@ impl VoiceDetector for VadFails {
     fn process(&mut self, samples: &[i16]) -> Result<Vec<VadEvent>, VadError> {
         self.calls += 1;
         if self.calls >= BREAK_AT {
-            return Err(VadError::Inference("output tensor has shape [0]".into()));
+            return Err(VadError::Inference {
+                path: "silero_vad.onnx".into(),
+                message: "output tensor has shape [0]".into(),
+            });
         }
         self.inner.process(samples)
     }
