@@ -31,6 +31,9 @@ impl Speaker for PlaybackSpeaker {
     fn written(&self) -> u64 {
         self.playback.stats().written
     }
+    fn is_dead(&self) -> bool {
+        self.playback.stats().state == crate::audio::PlaybackState::Stopped
+    }
 }
 
 /// `audio::Playback` as the output thread's speaker; leaves its final stats behind.
