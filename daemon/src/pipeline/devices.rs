@@ -34,9 +34,18 @@ impl Speaker for PlaybackSpeaker {
 }
 
 /// `audio::Playback` as the output thread's speaker; leaves its final stats behind.
-struct PlaybackSpeaker {
+pub struct PlaybackSpeaker {
     playback: Playback,
     last: Arc<Mutex<Option<crate::audio::PlaybackStats>>>,
+}
+
+impl PlaybackSpeaker {
+    pub fn new(playback: Playback) -> Self {
+        PlaybackSpeaker {
+            playback,
+            last: Arc::default(),
+        }
+    }
 }
 
 /// What the speaker may still play once the output thread is done: the output thread
