@@ -430,7 +430,10 @@ mod tests {
             [("Paris is the capital of France.", false), (sorry, true)]
         );
         assert_eq!(spoken.outcome, Outcome::Fallback);
-        assert_eq!(spoken.played, format!("Paris is the capital of France. {sorry}"));
+        assert_eq!(
+            spoken.played,
+            format!("Paris is the capital of France. {sorry}")
+        );
         let answered = spoken.answered.unwrap();
         assert_eq!(answered.text, "Paris is the capital of France. It has");
         assert!(matches!(answered.error, Some(LlmError::Unreachable(_))));
