@@ -2,11 +2,10 @@
 //! into the output thread. Every piece of work carries the answer's [`ReplyLife`]:
 //! cancelling it stops all three, and its completion reports the end exactly once.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 use std::time::Instant;
-
-use std::panic::AssertUnwindSafe;
 
 use futures::{FutureExt, StreamExt};
 
@@ -101,6 +100,7 @@ pub async fn answer(
     let mut stream = llm.stream(messages, cancel.clone());
     let mut chunker = Chunker::new();
     let mut answered = Answered::default();
+    let mut first_token = true;
     let mut speaking = Speaking {
         life: &life,
         tts: &tts,
@@ -118,7 +118,8 @@ pub async fn answer(
                 break;
             }
             Some(Ok(delta)) => {
-                if answered.text.is_empty() {
+                if first_token {
+                    first_token = false;
                     stage(Stage::LlmFirstToken, Instant::now());
                 }
                 answered.text.push_str(&delta);
