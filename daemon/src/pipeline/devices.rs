@@ -37,9 +37,18 @@ impl Speaker for PlaybackSpeaker {
 }
 
 /// `audio::Playback` as the output thread's speaker; leaves its final stats behind.
-struct PlaybackSpeaker {
+pub struct PlaybackSpeaker {
     playback: Playback,
     last: Arc<Mutex<Option<crate::audio::PlaybackStats>>>,
+}
+
+impl PlaybackSpeaker {
+    pub fn new(playback: Playback) -> Self {
+        PlaybackSpeaker {
+            playback,
+            last: Arc::default(),
+        }
+    }
 }
 
 /// What the speaker may still play once the output thread is done: the output thread
@@ -199,7 +208,7 @@ pub fn build_engines_timed(config: &Config) -> Result<(Engines, Startup), Pipeli
         .wake
         .words
         .iter()
-        .map(|w| crate::wake::word_name(w))
+        .map(|w| crate::wake::WakeWordName::from_config(w).to_string())
         .collect();
     let mut stages = Vec::new();
 
