@@ -337,7 +337,7 @@ fn run(
             }
             StreamEnd::Eof => {
                 drop(dev);
-                log::info!("capture: `{}` ended", cfg.device);
+                log::debug!("capture: `{}` ended", cfg.device);
                 shared.set_state(CaptureState::Ended);
                 return;
             }
