@@ -4,6 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use hearken::pipeline::{self, Options};
+use hearken::service::notify;
 
 use super::Ctx;
 
@@ -12,7 +13,12 @@ pub struct Args {}
 
 pub fn run(_args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let config = &ctx.config;
-    let engines = pipeline::build_engines(config)?;
+    // Under systemd: STATUS= says what loads and the start timeout is extended meanwhile.
+    let engines = {
+        let _loading = notify::Loading::start("models");
+        pipeline::build_engines(config)
+    }
+    .inspect_err(|e| notify::failed(e))?;
     let source_rate = engines.tts.sample_rate();
     let options = Options {
         hold_while_busy: false,
@@ -40,6 +46,9 @@ pub fn run(_args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     // Work still queued on the runtime (a DNS lookup, an LLM request) must not hold up
     // the exit.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    if let Err(e) = &result {
+        notify::failed(e);
+    }
     result?;
     Ok(ExitCode::SUCCESS)
 }

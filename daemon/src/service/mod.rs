@@ -1,6 +1,7 @@
 //! Running as a service: logging (journald or stderr), systemd notify/watchdog, signals.
 
 pub mod logging;
+pub mod notify;
 
 use serde::{Deserialize, Serialize};
 
