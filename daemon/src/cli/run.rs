@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use hearken::pipeline::{self, Options};
-use hearken::service::notify;
+use hearken::service::{notify, reload};
 
 use super::Ctx;
 
@@ -13,6 +13,14 @@ pub struct Args {}
 
 pub fn run(_args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let config = &ctx.config;
+    let runtime = tokio::runtime::Runtime::new()?;
+    // SIGHUP re-reads the config; handled from now on, so one sent while the models load
+    // does not end the process.
+    {
+        let _entered = runtime.enter();
+        let reloader = reload::Reloader::new(ctx.path.clone(), config.clone());
+        runtime.spawn(reload::on_sighup(reloader)?);
+    }
     // Under systemd: STATUS= says what loads and the start timeout is extended meanwhile.
     let engines = {
         let _loading = notify::Loading::start("models");
@@ -32,7 +40,6 @@ pub fn run(_args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         let _ = out.flush();
     };
     let (capture, playback) = pipeline::live_devices(&config.audio);
-    let runtime = tokio::runtime::Runtime::new()?;
     let result = runtime.block_on(pipeline::run_on_devices(
         pipeline::Pipeline::new(),
         engines,

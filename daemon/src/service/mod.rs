@@ -2,6 +2,7 @@
 
 pub mod logging;
 pub mod notify;
+pub mod reload;
 
 use serde::{Deserialize, Serialize};
 
