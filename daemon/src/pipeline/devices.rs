@@ -53,6 +53,9 @@ impl Drop for PlaybackSpeaker {
     }
 }
 
+/// How long the capture thread gets to end once the loop has stopped.
+const CAPTURE_STOP: Duration = Duration::from_millis(300);
+
 /// What a run on devices leaves behind.
 #[derive(Debug, Default)]
 pub struct Played {
@@ -126,12 +129,14 @@ pub async fn run_on_devices(
     } else {
         run.await
     }?;
-    let stats = capture_handle.stop();
-    if stats.dropped > 0 {
-        log::warn!(
-            "capture dropped {} samples (the listener fell behind)",
-            stats.dropped
-        );
+    // Bounded: a capture thread wedged in the driver must not hold up the exit.
+    if let Some(stats) = capture_handle.stop_within(CAPTURE_STOP) {
+        if stats.dropped > 0 {
+            log::warn!(
+                "capture dropped {} samples (the listener fell behind)",
+                stats.dropped
+            );
+        }
     }
     let last = last.lock().unwrap_or_else(|e| e.into_inner()).take();
     Ok(Played {
