@@ -40,10 +40,13 @@ pub fn status(text: &str) {
 /// How long each `EXTEND_TIMEOUT_USEC=` asks for, sent every [`EXTEND_EVERY`] while loading.
 const EXTEND_BY: Duration = Duration::from_secs(30);
 const EXTEND_EVERY: Duration = Duration::from_secs(10);
+/// Loading longer than this is taken as hung: the extensions stop and systemd's start
+/// timeout (and watchdog) end it.
+const MAX_LOADING: Duration = Duration::from_secs(300);
 
 /// While this lives, systemd's start timeout keeps being extended (slow boards take tens of
-/// seconds to load models) and the status says what is happening. Dropped when loading
-/// ends, whichever way.
+/// seconds to load models), the watchdog is fed (if it is armed) and the status says what
+/// is happening, for at most [`MAX_LOADING`]. Dropped when loading ends, whichever way.
 pub struct Loading {
     stop: Option<std::sync::mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -58,17 +61,31 @@ impl Loading {
             };
         }
         let text = format!("loading {what}");
+        let every = watchdog_interval().map_or(EXTEND_EVERY, |w| w.min(EXTEND_EVERY));
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("hearken-notify".into())
-            .spawn(move || loop {
-                send(&[
-                    NotifyState::Status(&text),
-                    NotifyState::ExtendTimeoutUsec(EXTEND_BY.as_micros() as u32),
-                ]);
-                match stopped.recv_timeout(EXTEND_EVERY) {
-                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                    _ => break,
+            .spawn(move || {
+                let started = std::time::Instant::now();
+                loop {
+                    if started.elapsed() > MAX_LOADING {
+                        log::error!(
+                            "still loading {} s after start; no longer extending systemd's start timeout",
+                            MAX_LOADING.as_secs()
+                        );
+                        send(&[NotifyState::Status(&format!("{text}: stuck?"))]);
+                        let _ = stopped.recv();
+                        break;
+                    }
+                    send(&[
+                        NotifyState::Status(&text),
+                        NotifyState::ExtendTimeoutUsec(EXTEND_BY.as_micros() as u32),
+                        NotifyState::Watchdog,
+                    ]);
+                    match stopped.recv_timeout(every) {
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                        _ => break,
+                    }
                 }
             })
             .ok();
