@@ -7,7 +7,7 @@ ROOT := $(CURDIR)
 export HEARKEN_MODELS_DIR := $(ROOT)/.hearken/models
 CONFIG ?= config/dev.toml
 
-.PHONY: run test setup build lint unit bench clean
+.PHONY: run test setup build lint lint-systemd unit bench clean
 
 setup:
 	scripts/setup
@@ -25,7 +25,11 @@ lint: setup
 unit: setup
 	trap 'scripts/local-llm stop' EXIT; cargo test --locked --no-fail-fast
 
-test: lint unit
+# systemd/: offline security score (at most 1.7), verify, sysusers and tmpfiles.
+lint-systemd: setup
+	scripts/lint-systemd
+
+test: lint lint-systemd unit
 
 bench: setup
 	scripts/setup --reference

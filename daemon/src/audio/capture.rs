@@ -272,6 +272,28 @@ impl CaptureHandle {
         self.stats()
     }
 
+    /// [`Self::stop`], waiting at most `limit` for the thread: one stuck inside the
+    /// device (a driver that never returns from a read) is left behind, logged, so that
+    /// stopping stays bounded. `None` if it was left behind.
+    pub fn stop_within(mut self, limit: Duration) -> Option<CaptureStats> {
+        self.shared.stop.store(true, Ordering::Release);
+        let deadline = Instant::now() + limit;
+        while self.thread.as_ref().is_some_and(|t| !t.is_finished()) {
+            if Instant::now() >= deadline {
+                log::warn!(
+                    "capture: the thread on `{}` is stuck in the device; not waiting for it",
+                    self.device
+                );
+                // Dropping the JoinHandle detaches the thread; process exit ends it.
+                self.thread = None;
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.join();
+        Some(self.stats())
+    }
+
     fn join(&mut self) {
         self.shared.stop.store(true, Ordering::Release);
         if let Some(t) = self.thread.take() {

@@ -4,6 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use hearken::pipeline::{self, Options};
+use hearken::service::{notify, reload};
 
 use super::Ctx;
 
@@ -12,7 +13,20 @@ pub struct Args {}
 
 pub fn run(_args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let config = &ctx.config;
-    let engines = pipeline::build_engines(config)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    // SIGHUP re-reads the config; handled from now on, so one sent while the models load
+    // does not end the process.
+    {
+        let _entered = runtime.enter();
+        let reloader = reload::Reloader::new(ctx.path.clone(), config.clone());
+        runtime.spawn(reload::on_sighup(reloader)?);
+    }
+    // Under systemd: STATUS= says what loads and the start timeout is extended meanwhile.
+    let engines = {
+        let _loading = notify::Loading::start("models");
+        pipeline::build_engines(config)
+    }
+    .inspect_err(|e| notify::failed(e))?;
     let source_rate = engines.tts.sample_rate();
     let options = Options {
         hold_while_busy: false,
@@ -26,7 +40,6 @@ pub fn run(_args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         let _ = out.flush();
     };
     let (capture, playback) = pipeline::live_devices(&config.audio);
-    let runtime = tokio::runtime::Runtime::new()?;
     let result = runtime.block_on(pipeline::run_on_devices(
         pipeline::Pipeline::new(),
         engines,
@@ -40,6 +53,9 @@ pub fn run(_args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     // Work still queued on the runtime (a DNS lookup, an LLM request) must not hold up
     // the exit.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    if let Err(e) = &result {
+        notify::failed(e);
+    }
     result?;
     Ok(ExitCode::SUCCESS)
 }

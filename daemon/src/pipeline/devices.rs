@@ -8,6 +8,7 @@ use super::{Devices, Engines, Options, Pipeline, PipelineError, RingSource, Spea
 use crate::audio::{AudioConfig, Capture, CaptureSettings, Playback, PlaybackSettings};
 use crate::config::Config;
 use crate::models::ModelStore;
+use crate::service::notify;
 
 impl Speaker for PlaybackSpeaker {
     fn write(&mut self, samples: &[i16]) -> usize {
@@ -64,6 +65,9 @@ impl Drop for PlaybackSpeaker {
     }
 }
 
+/// How long the capture thread gets to end once the loop has stopped.
+const CAPTURE_STOP: Duration = Duration::from_millis(300);
+
 /// What a run on devices leaves behind.
 #[derive(Debug, Default)]
 pub struct Played {
@@ -107,30 +111,44 @@ pub async fn run_on_devices(
             last: last.clone(),
         }),
     };
+    let handle = pipeline.handle();
     if live {
-        let handle = pipeline.handle();
+        let handle = handle.clone();
         tokio::spawn(async move {
             shutdown_signal().await;
             log::info!("stopping");
+            notify::stopping();
             handle.stop();
         });
-        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
     }
     log::info!(
         "listening on {} and speaking on {}",
         capture_settings.device,
         playback_settings.device
     );
-    log_ready();
-    let summary = pipeline
-        .run(engines, devices, options, source_rate, on_turn)
-        .await?;
-    let stats = capture_handle.stop();
-    if stats.dropped > 0 {
-        log::warn!(
-            "capture dropped {} samples (the listener fell behind)",
-            stats.dropped
-        );
+    let words = log_ready();
+    let run = pipeline.run(engines, devices, options, source_rate, on_turn);
+    let summary = if live {
+        // Models are loaded and both devices started (or being reopened, logged).
+        notify::ready(&words);
+        let mic_reopening =
+            || capture_handle.stats().state == crate::audio::CaptureState::Reopening;
+        let status = notify::serve(handle, words, mic_reopening);
+        tokio::select! {
+            result = run => result,
+            () = status => unreachable!("the status task runs until dropped"),
+        }
+    } else {
+        run.await
+    }?;
+    // Bounded: a capture thread wedged in the driver must not hold up the exit.
+    if let Some(stats) = capture_handle.stop_within(CAPTURE_STOP) {
+        if stats.dropped > 0 {
+            log::warn!(
+                "capture dropped {} samples (the listener fell behind)",
+                stats.dropped
+            );
+        }
     }
     let last = last.lock().unwrap_or_else(|e| e.into_inner()).take();
     Ok(Played {
@@ -412,8 +430,9 @@ pub fn since_process_start() -> Option<std::time::Duration> {
     (age >= 0.0).then(|| std::time::Duration::from_secs_f64(age))
 }
 
-/// The line that tells a user hearken is listening, with the start-up time.
-fn log_ready() {
+/// The line that tells a user hearken is listening, with the start-up time; returns the
+/// wake words it listens for.
+fn log_ready() -> String {
     let words = LAST_STARTUP
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -428,6 +447,7 @@ fn log_ready() {
         ),
         None => log::info!("ready: listening for {words}"),
     }
+    words
 }
 
 /// Threads and resident memory of this process, for leak checks over many turns.

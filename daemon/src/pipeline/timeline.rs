@@ -4,6 +4,12 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+/// The journal's MESSAGE_ID of a turn record (`journalctl MESSAGE_ID=…`).
+pub const TURN_MESSAGE_ID: &str = "f84499527741429b97532fb50086d027";
+
+/// The log target of turn records.
+pub const TURN_TARGET: &str = "hearken::turn";
+
 /// What started a turn.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trigger {
@@ -172,27 +178,114 @@ impl TurnReport {
         s
     }
 
-    /// Logs the turn: a readable message carrying structured fields (journald keeps them
-    /// as TURN=, PIPELINE_OVERHEAD_MS=, ... fields).
-    pub fn log(&self) {
+    /// How the turn ended, in one word: `no_speech`, `error`, `interrupted`, `fallback`
+    /// (the LLM failed and an apology was played) or `answered`.
+    pub fn outcome(&self) -> &'static str {
+        if self.no_speech {
+            "no_speech"
+        } else if self.error.is_some() {
+            "error"
+        } else if self.interrupted {
+            "interrupted"
+        } else if self.fallback {
+            "fallback"
+        } else {
+            "answered"
+        }
+    }
+
+    /// The structured fields of the turn's journal record, lower case (journald upper-cases
+    /// them: `journalctl -u hearken HEARKEN_EVENT=turn -o json`). What was said is not
+    /// among them, only its length: transcripts are logged at debug level only. Timeline
+    /// stamps that did not happen are left out.
+    pub fn journal_fields(&self) -> Vec<(&'static str, String)> {
+        let mut fields = vec![
+            ("message_id", TURN_MESSAGE_ID.to_string()),
+            ("hearken_event", "turn".to_string()),
+            ("turn", self.turn.to_string()),
+            ("trigger", self.trigger.to_string()),
+        ];
+        if let Some(word) = &self.wake_word {
+            fields.push(("wake_word", word.clone()));
+        }
+        fields.push((
+            "transcript_chars",
+            self.transcript.chars().count().to_string(),
+        ));
+        fields.push(("reply_chars", self.reply.chars().count().to_string()));
+        fields.push(("outcome", self.outcome().to_string()));
+        if let Some(error) = &self.error {
+            fields.push(("error", error.clone()));
+        }
         let t = &self.timeline;
-        let f = |v: Option<f64>| v.unwrap_or(f64::NAN);
-        log::info!(
-            target: "hearken::turn",
-            turn = self.turn,
-            transcript = self.transcript.as_str(),
-            reply = self.reply.as_str(),
-            interrupted = self.interrupted,
-            fallback = self.fallback,
-            endpoint_wait_ms = f(t.endpoint_wait_ms),
-            asr_ms = f(t.asr_ms),
-            llm_ms = f(t.llm_ms),
-            tts_ms = f(t.tts_ms),
-            response_ms = f(t.response_ms),
-            pipeline_overhead_ms = f(t.pipeline_overhead_ms);
-            "{}",
-            self.summary()
-        );
+        let stages = [
+            ("wake_ms", t.wake_ms),
+            ("speech_start_ms", t.speech_start_ms),
+            ("speech_end_ms", t.speech_end_ms),
+            ("endpoint_ms", t.endpoint_ms),
+            ("asr_final_ms", t.asr_final_ms),
+            ("llm_request_ms", t.llm_request_ms),
+            ("llm_first_token_ms", t.llm_first_token_ms),
+            ("first_chunk_ms", t.first_chunk_ms),
+            ("first_tts_audio_ms", t.first_tts_audio_ms),
+            ("first_sample_written_ms", t.first_sample_written_ms),
+            ("playback_end_ms", t.playback_end_ms),
+            ("endpoint_wait_ms", t.endpoint_wait_ms),
+            ("asr_ms", t.asr_ms),
+            ("llm_ms", t.llm_ms),
+            ("first_sentence_ms", t.first_sentence_ms),
+            ("tts_ms", t.tts_ms),
+            ("response_ms", t.response_ms),
+            ("pipeline_overhead_ms", t.pipeline_overhead_ms),
+        ];
+        for (name, value) in stages {
+            if let Some(v) = value {
+                fields.push((name, format!("{}", v.round() as i64)));
+            }
+        }
+        fields
+    }
+
+    /// One line for the log that says nothing of what was said.
+    pub fn log_line(&self) -> String {
+        let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}"));
+        let t = &self.timeline;
+        format!(
+            "turn {} ({}): {} | endpoint {} asr {} llm {} tts {} response {} overhead {} ms",
+            self.turn,
+            self.wake_word.as_deref().unwrap_or(self.trigger),
+            self.outcome(),
+            ms(t.endpoint_wait_ms),
+            ms(t.asr_ms),
+            ms(t.llm_ms),
+            ms(t.tts_ms),
+            ms(t.response_ms),
+            ms(t.pipeline_overhead_ms),
+        )
+    }
+
+    /// Logs the turn: one info record (target `hearken::turn`) whose message is
+    /// [`Self::log_line`] and whose key-values are [`Self::journal_fields`] (journald keeps
+    /// them as MESSAGE_ID=, HEARKEN_EVENT=turn, TURN=, … fields), then what was heard and
+    /// said at debug level.
+    pub fn log(&self) {
+        if log::log_enabled!(target: TURN_TARGET, log::Level::Info) {
+            let fields = self.journal_fields();
+            let kvs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let line = self.log_line();
+            log::logger().log(
+                &log::Record::builder()
+                    .args(format_args!("{line}"))
+                    .level(log::Level::Info)
+                    .target(TURN_TARGET)
+                    .module_path_static(Some(module_path!()))
+                    .file_static(Some(file!()))
+                    .line(Some(line!()))
+                    .key_values(&kvs.as_slice())
+                    .build(),
+            );
+        }
+        log::debug!(target: TURN_TARGET, "{}", self.summary());
     }
 
     /// A few lines for a person at a terminal (`hearken simulate` without `--json`).
@@ -281,6 +374,94 @@ mod tests {
         assert_eq!(v.pipeline_overhead_ms, None);
         let json = serde_json::to_value(&v).unwrap();
         assert!(json["pipeline_overhead_ms"].is_null());
+    }
+
+    pub(crate) fn report() -> TurnReport {
+        let t0 = Instant::now();
+        let ms = |m: u64| Some(t0 + Duration::from_millis(m));
+        TurnReport {
+            turn: 3,
+            wake_word: Some("alexa".into()),
+            trigger: "wake",
+            transcript: "What is the capital of France?".into(),
+            reply: "Paris.".into(),
+            interrupted: false,
+            fallback: false,
+            error: None,
+            no_speech: false,
+            timeline: Timeline {
+                wake: ms(0),
+                speech_end: ms(2000),
+                endpoint: ms(2600),
+                asr_final: ms(2800),
+                llm_request: ms(2810),
+                llm_first_token: ms(3100),
+                first_sample_written: ms(3520),
+                ..Default::default()
+            }
+            .to_ms(),
+        }
+    }
+
+    #[test]
+    fn the_journal_record_has_ids_stages_and_no_words() {
+        let r = report();
+        let fields = r.journal_fields();
+        let get = |k: &str| {
+            fields
+                .iter()
+                .find(|(name, _)| *name == k)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("message_id"), Some(TURN_MESSAGE_ID));
+        assert_eq!(get("hearken_event"), Some("turn"));
+        assert_eq!(get("turn"), Some("3"));
+        assert_eq!(get("trigger"), Some("wake"));
+        assert_eq!(get("wake_word"), Some("alexa"));
+        assert_eq!(get("transcript_chars"), Some("30"));
+        assert_eq!(get("reply_chars"), Some("6"));
+        assert_eq!(get("outcome"), Some("answered"));
+        assert_eq!(get("error"), None);
+        assert_eq!(get("asr_ms"), Some("200"));
+        assert_eq!(get("llm_ms"), Some("290"));
+        assert_eq!(get("response_ms"), Some("1520"));
+        assert_eq!(get("first_sample_written_ms"), Some("3520"));
+        assert_eq!(
+            get("tts_ms"),
+            None,
+            "stamps that did not happen are left out"
+        );
+        for (name, value) in &fields {
+            // journald's rule for field names, once upper-cased.
+            assert!(
+                name.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                    && name.starts_with(|c: char| c.is_ascii_lowercase()),
+                "{name}"
+            );
+            assert!(!value.contains("France"), "{name}={value}");
+        }
+        assert!(!r.log_line().contains("France"), "{}", r.log_line());
+        assert_eq!(TURN_MESSAGE_ID.len(), 32);
+        assert!(TURN_MESSAGE_ID.chars().all(|c| c.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn outcomes() {
+        let mut r = report();
+        r.error = Some("the TTS thread panicked".into());
+        assert_eq!(r.outcome(), "error");
+        assert!(r
+            .journal_fields()
+            .contains(&("error", "the TTS thread panicked".to_string())));
+        r.error = None;
+        r.interrupted = true;
+        assert_eq!(r.outcome(), "interrupted");
+        r.interrupted = false;
+        r.fallback = true;
+        assert_eq!(r.outcome(), "fallback");
+        r.no_speech = true;
+        assert_eq!(r.outcome(), "no_speech");
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Running as a service: logging (journald or stderr), systemd notify/watchdog, signals.
 
 pub mod logging;
+pub mod notify;
+pub mod reload;
 
 use serde::{Deserialize, Serialize};
 

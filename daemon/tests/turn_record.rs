@@ -1,0 +1,132 @@
+//! The turn's journal record as the logger receives it: `TurnReport::log` sends one info
+//! record whose key-values are the journal fields (systemd-journal-logger turns each into
+//! an upper-case journal field), and what was said only at debug level.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use hearken::pipeline::{Timeline, TurnReport};
+
+struct Captured {
+    level: log::Level,
+    target: String,
+    message: String,
+    fields: Vec<(String, String)>,
+}
+
+static RECORDS: Mutex<Vec<Captured>> = Mutex::new(Vec::new());
+
+struct Capture;
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record) {
+        struct Fields(Vec<(String, String)>);
+        impl<'kvs> log::kv::VisitSource<'kvs> for Fields {
+            fn visit_pair(
+                &mut self,
+                key: log::kv::Key<'kvs>,
+                value: log::kv::Value<'kvs>,
+            ) -> Result<(), log::kv::Error> {
+                self.0.push((key.to_string(), value.to_string()));
+                Ok(())
+            }
+        }
+        let mut fields = Fields(Vec::new());
+        record.key_values().visit(&mut fields).unwrap();
+        RECORDS.lock().unwrap().push(Captured {
+            level: record.level(),
+            target: record.target().to_string(),
+            message: record.args().to_string(),
+            fields: fields.0,
+        });
+    }
+    fn flush(&self) {}
+}
+
+#[test]
+fn a_turn_is_one_info_record_with_its_journal_fields() {
+    log::set_logger(&Capture).unwrap();
+    log::set_max_level(log::LevelFilter::Trace);
+    let t0 = Instant::now();
+    let ms = |m: u64| Some(t0 + Duration::from_millis(m));
+    let report = TurnReport {
+        turn: 7,
+        wake_word: Some("alexa".into()),
+        trigger: "wake",
+        transcript: "What is the capital of France?".into(),
+        reply: "The capital of France is Paris.".into(),
+        interrupted: true,
+        fallback: false,
+        error: None,
+        no_speech: false,
+        timeline: Timeline {
+            wake: ms(0),
+            speech_start: ms(300),
+            speech_end: ms(2000),
+            endpoint: ms(2600),
+            asr_final: ms(2800),
+            llm_request: ms(2810),
+            llm_first_token: ms(3100),
+            first_chunk: ms(3300),
+            first_tts_audio: ms(3500),
+            first_sample_written: ms(3520),
+            playback_end: ms(6000),
+        }
+        .to_ms(),
+    };
+    report.log();
+
+    let records = RECORDS.lock().unwrap();
+    let info: Vec<&Captured> = records
+        .iter()
+        .filter(|r| r.level <= log::Level::Info)
+        .collect();
+    assert_eq!(info.len(), 1, "one record per turn above debug");
+    let record = info[0];
+    assert_eq!(record.target, "hearken::turn");
+    let field = |k: &str| {
+        record
+            .fields
+            .iter()
+            .find(|(name, _)| name == k)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(
+        field("message_id"),
+        Some(hearken::pipeline::timeline::TURN_MESSAGE_ID)
+    );
+    assert_eq!(field("hearken_event"), Some("turn"));
+    assert_eq!(field("turn"), Some("7"));
+    assert_eq!(field("trigger"), Some("wake"));
+    assert_eq!(field("wake_word"), Some("alexa"));
+    assert_eq!(field("transcript_chars"), Some("30"));
+    assert_eq!(field("outcome"), Some("interrupted"));
+    for (stage, value) in [
+        ("wake_ms", "0"),
+        ("speech_end_ms", "2000"),
+        ("endpoint_wait_ms", "600"),
+        ("asr_ms", "200"),
+        ("llm_ms", "290"),
+        ("first_sentence_ms", "200"),
+        ("tts_ms", "200"),
+        ("first_sample_written_ms", "3520"),
+        ("response_ms", "1520"),
+        ("pipeline_overhead_ms", "630"),
+        ("playback_end_ms", "6000"),
+    ] {
+        assert_eq!(field(stage), Some(value), "{stage}");
+    }
+    // Transcripts never above debug.
+    assert!(!record.message.contains("France"), "{}", record.message);
+    assert!(
+        record.fields.iter().all(|(_, v)| !v.contains("France")),
+        "{:?}",
+        record.fields
+    );
+    assert!(records
+        .iter()
+        .any(|r| r.level == log::Level::Debug && r.message.contains("capital of France")));
+}
