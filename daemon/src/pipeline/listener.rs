@@ -97,6 +97,11 @@ const SAME_BREATH_MS: u32 = 400;
 /// After the wake word has ended (or the button), voicing this long is the user's speech:
 /// shorter bursts (a click, a breath) are not.
 const SPEECH_MS: u32 = 240;
+/// When the user begins after the wake word has ended, the recognizer starts over this far
+/// before the voicing was noticed (soft onsets), but never before the wake word's end.
+const ONSET_MS: u32 = 320;
+/// Audio kept for that restart and for the pre-roll.
+const RECENT_MS: u32 = 1000;
 
 /// Where a capture stands with the user's speech. The endpoint (the VAD's end of speech, the
 /// recognizer's final) only counts once the user has begun speaking; until then silence is
@@ -107,9 +112,9 @@ enum Phase {
     /// The wake word was detected while it still sounded: voicing here is its tail, unless
     /// it goes on for [`SAME_BREATH_MS`] after the detection (at sample `wake`).
     WakeTail { wake: u64 },
-    /// The wake word is over (or there was none); `run` is where the voicing under way
-    /// began, if any.
-    Waiting { run: Option<u64> },
+    /// The wake word is over (or there was none) since sample `quiet`; `run` is where the
+    /// voicing under way began, if any.
+    Waiting { quiet: u64, run: Option<u64> },
     /// The user is speaking or has spoken: the endpoint runs.
     Speaking,
 }
@@ -151,7 +156,8 @@ pub struct Listener {
     vad_base: u64,
     /// Capture time of the end of the last processed frame.
     frame_end: (u64, Instant),
-    pre_roll: VecDeque<i16>,
+    /// The last [`RECENT_MS`] (or `pre_roll_ms`, if longer) of audio.
+    recent: VecDeque<i16>,
     /// Input held while answering: stamped when processed, as if it arrived then.
     backlog: VecDeque<Box<[i16]>>,
     input_ended: bool,
@@ -166,7 +172,7 @@ impl Listener {
         settings: ListenerSettings,
         report: Report,
     ) -> Self {
-        let pre_roll = VecDeque::with_capacity(samples(settings.pre_roll_ms) as usize);
+        let recent = VecDeque::with_capacity(Self::recent_len(&settings));
         Listener {
             wake,
             vad,
@@ -177,11 +183,26 @@ impl Listener {
             position: 0,
             vad_base: 0,
             frame_end: (0, Instant::now()),
-            pre_roll,
+            recent,
             backlog: VecDeque::new(),
             input_ended: false,
             report,
         }
+    }
+
+    fn recent_len(settings: &ListenerSettings) -> usize {
+        samples(settings.pre_roll_ms.max(RECENT_MS)) as usize
+    }
+
+    /// The recent audio between absolute samples `from` and `to`, as the recognizer takes it.
+    fn recent_between(&self, from: u64, to: u64) -> Vec<f32> {
+        let first = self.position.saturating_sub(self.recent.len() as u64);
+        let b = to.clamp(first, self.position) - first;
+        let a = (from.max(first) - first).min(b);
+        self.recent
+            .range(a as usize..b as usize)
+            .map(|&s| i16_to_f32(s))
+            .collect()
     }
 
     fn send(&mut self, event: Event) {
@@ -298,13 +319,11 @@ impl Listener {
         }
         self.position += frame.len() as u64;
         self.frame_end = (self.position, at);
-        let keep = samples(self.settings.pre_roll_ms) as usize;
-        if keep > 0 {
-            let overflow = (self.pre_roll.len() + frame.len()).saturating_sub(keep);
-            self.pre_roll.drain(..overflow.min(self.pre_roll.len()));
-            let skip = frame.len().saturating_sub(keep);
-            self.pre_roll.extend(&frame[skip..]);
-        }
+        let keep = Self::recent_len(&self.settings);
+        let overflow = (self.recent.len() + frame.len()).saturating_sub(keep);
+        self.recent.drain(..overflow.min(self.recent.len()));
+        let skip = frame.len().saturating_sub(keep);
+        self.recent.extend(&frame[skip..]);
 
         let vad_events = match self.vad.process(frame) {
             Ok(events) => events,
@@ -362,6 +381,7 @@ impl Listener {
             }
         } else {
             Phase::Waiting {
+                quiet: self.position,
                 run: self.vad.voiced().then_some(self.position),
             }
         };
@@ -372,8 +392,9 @@ impl Listener {
             since: self.position,
             phase,
         };
-        let started = if with_pre_roll && !self.pre_roll.is_empty() {
-            let audio: Vec<f32> = self.pre_roll.iter().map(|&s| i16_to_f32(s)).collect();
+        let pre_roll = samples(self.settings.pre_roll_ms);
+        let started = if with_pre_roll && pre_roll > 0 && !self.recent.is_empty() {
+            let audio = self.recent_between(self.position.saturating_sub(pre_roll), self.position);
             self.asr.begin_with_preroll(&audio).map(drop)
         } else {
             self.asr.begin();
@@ -412,21 +433,43 @@ impl Listener {
                     "the wake word ended {} ms after its detection",
                     (self.position - wake) * 1000 / SAMPLE_RATE as u64
                 );
-                (Phase::Waiting { run: None }, None)
+                let quiet = frame_start;
+                (Phase::Waiting { quiet, run: None }, None)
             }
             Phase::Waiting { .. } if segment.is_some() => (Phase::Speaking, segment),
-            Phase::Waiting { run } if voiced => {
+            Phase::Waiting { quiet, run } if voiced => {
                 let run = run.unwrap_or(frame_start);
                 if self.position - run >= samples(SPEECH_MS) {
                     (Phase::Speaking, Some(run))
                 } else {
-                    (Phase::Waiting { run: Some(run) }, None)
+                    let run = Some(run);
+                    (Phase::Waiting { quiet, run }, None)
                 }
             }
-            Phase::Waiting { .. } => (Phase::Waiting { run: None }, None),
+            Phase::Waiting { quiet, .. } => (Phase::Waiting { quiet, run: None }, None),
         };
         if let Mode::Capturing { phase, .. } = &mut self.mode {
             *phase = next;
+        }
+        // The user began after the wake word had ended: the recognizer starts over at their
+        // speech, so the wake word's audio in the pre-roll is not part of the utterance.
+        if let (Some(start), Phase::Waiting { quiet, .. }) = (began, phase) {
+            let wake = matches!(
+                &self.mode,
+                Mode::Capturing {
+                    wake_word: Some(_),
+                    ..
+                }
+            );
+            if wake {
+                let from = start.saturating_sub(samples(ONSET_MS)).max(quiet);
+                // Up to this frame, which the caller feeds next.
+                let audio = self.recent_between(from, frame_start);
+                if let Err(e) = self.asr.begin_with_preroll(&audio) {
+                    self.fail(format!("{e}"));
+                    return None;
+                }
+            }
         }
         began
     }
@@ -521,7 +564,10 @@ impl Listener {
             log::debug!("heard only the wake word ({raw:?}); still listening");
             self.asr.begin();
             if let Mode::Capturing { phase, .. } = &mut self.mode {
-                *phase = Phase::Waiting { run: None };
+                *phase = Phase::Waiting {
+                    quiet: self.position,
+                    run: None,
+                };
             }
             return;
         }
@@ -759,11 +805,11 @@ mod tests {
 
     #[test]
     fn a_pause_after_the_wake_word_keeps_listening() {
-        // The VAD's end of the wake word's speech is not the end of the utterance: one
-        // decode, pre-roll and question together.
+        // The VAD's end of the wake word's speech is not the end of the utterance, and the
+        // recognizer starts over when the user begins: one decode, of the question only.
         let (events, decoded) = listen(&[7, 0, 0, 0, 1, 2, 3, 0, 0, 0], true);
-        assert_eq!(decoded, ["Alexa, what time is it?"]);
-        assert_eq!(utterances(&events), ["What time is it?"]);
+        assert_eq!(decoded, ["what time is it?"]);
+        assert_eq!(utterances(&events), ["what time is it?"]);
     }
 
     #[test]
