@@ -2,15 +2,23 @@
 //! chime), then a question, is one turn that answers the whole question. The recordings are
 //! made at test time by scripts/wake-pause-fixtures (Piper and espeak-ng wake words, Piper and
 //! LibriVox questions, no pause and 0.5 / 1.0 / 1.5 s) and run through `hearken simulate`
-//! with the real models and the local llama.cpp server (scripts/local-llm).
+//! with the real models and the local llama.cpp server (scripts/local-llm). And the wake word
+//! alone asks the LLM nothing.
 
 mod common;
 
 use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
 
 use common::{hearken, json_lines, llm_url, repo_root, text, write_config};
 use hearken::asr::text::{normalize_words, word_errors};
 use serde_json::Value;
+
+/// Two cores and one LLM server: one recording at a time.
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 struct Fixture {
     name: String,
@@ -93,6 +101,7 @@ fn judge(fixture: &Fixture, turns: &[Value]) -> Option<String> {
 
 #[test]
 fn a_pause_after_the_wake_word_is_one_turn_with_the_whole_question() {
+    let _serial = serial();
     let url = llm_url();
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(
@@ -131,4 +140,35 @@ fn a_pause_after_the_wake_word_is_one_turn_with_the_whole_question() {
         fixtures.len(),
         failures.join("\n")
     );
+}
+
+/// The wake word alone, then silence until the input ends: the turn ends without asking the
+/// LLM anything, whatever the recognizer made of the wake word's tail ("Seth.", "[BLANK_AUDIO]"
+/// were asked before).
+#[test]
+fn the_wake_word_alone_asks_nothing() {
+    let _serial = serial();
+    let url = llm_url();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[llm]\nbase_url = \"{url}\"\nmax_tokens = 16\n\
+             [wake]\nwords = [\"alexa\", \"hey_jarvis\"]\n\
+             [service]\nlog_target = \"stderr\"\n"
+        ),
+    );
+    let clips = repo_root().join("daemon/tests/fixtures/wake/clips");
+    for word in ["alexa", "hey_jarvis"] {
+        for speed in ["slow", "fast"] {
+            let clip = clips.join(format!("{word}__piper-joe__{speed}.wav"));
+            let turns = simulate(dir.path(), &config, &clip);
+            eprintln!("{}: {turns:?}", clip.display());
+            assert_eq!(turns.len(), 1, "{}: {turns:?}", clip.display());
+            let turn = &turns[0];
+            assert_eq!(turn["wake_word"], word, "{turn}");
+            assert_eq!(turn["transcript"], "", "{turn}");
+            assert_eq!(turn["reply"], "", "{turn}");
+        }
+    }
 }
