@@ -479,6 +479,9 @@ impl Listener {
             return;
         };
         let began = self.advance_phase(vad_events);
+        if !matches!(self.mode, Mode::Capturing { .. }) {
+            return; // the recognizer failed to start over
+        }
         if let Some(start) = began {
             log::debug!("turn {turn}: the user began speaking");
             let at = self.instant_of(start);
