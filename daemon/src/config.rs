@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{api, asr, audio, hw, llm, models, pipeline, service, tts, vad, wake};
+use crate::{asr, audio, llm, models, pipeline, service, tts, vad, wake};
+
+pub mod checked;
+mod locate;
 
 /// Where the daemon looks when `--config` is not given.
 pub const DEFAULT_PATH: &str = "/etc/hearken/config.toml";
@@ -25,8 +28,6 @@ pub struct Config {
     pub llm: llm::LlmConfig,
     pub tts: tts::TtsConfig,
     pub pipeline: pipeline::PipelineConfig,
-    pub hw: hw::HwConfig,
-    pub api: api::ApiConfig,
     pub service: service::ServiceConfig,
 }
 
@@ -89,19 +90,17 @@ impl Config {
         Ok(loaded)
     }
 
-    /// Parses TOML text; `path` only labels messages.
+    /// Parses TOML text; `path` only labels messages. Every value is checked here (while it
+    /// is deserialized, or across keys after), so whatever parses is what `run` can use.
     pub fn parse(text: &str, path: &Path) -> Result<Loaded, ConfigError> {
         let located = |err: toml::de::Error| {
-            let (line, column) = err
-                .span()
-                .map(|span| line_col(text, span.start))
-                .unwrap_or((1, 1));
-            ConfigError::Invalid {
-                path: path.to_owned(),
-                line,
-                column,
-                message: err.message().trim().to_string(),
-            }
+            let offset = err.span().map(|span| span.start);
+            let message = err.message().trim();
+            let message = match offset.and_then(|at| locate::key_at(text, at)) {
+                Some(key) => format!("{key}: {message}"),
+                None => message.to_string(),
+            };
+            invalid(text, path, offset.unwrap_or(0), message)
         };
         let deserializer = toml::de::Deserializer::parse(text).map_err(located)?;
         let mut unknown = Vec::new();
@@ -109,7 +108,16 @@ impl Config {
             unknown.push(key.to_string());
         })
         .map_err(located)?;
-        config.validate(path)?;
+        if let Err((key, message)) = config.validate() {
+            return Err(match locate::value_span(text, key) {
+                Some(span) => invalid(text, path, span.start, format!("{key}: {message}")),
+                None => ConfigError::Value {
+                    path: path.to_owned(),
+                    key: key.to_string(),
+                    message,
+                },
+            });
+        }
         let warnings = unknown
             .iter()
             .map(|key| unknown_key_warning(path, key))
@@ -121,15 +129,11 @@ impl Config {
         })
     }
 
-    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
-        let fail = |key: &str, message: String| ConfigError::Value {
-            path: path.to_owned(),
-            key: key.to_string(),
-            message,
-        };
-        self.llm.validate().map_err(|(k, m)| fail(k, m))?;
-        self.audio.validate().map_err(|(k, m)| fail(k, m))?;
-        self.pipeline.validate().map_err(|(k, m)| fail(k, m))?;
+    /// The checks that span several keys; single keys are checked as they are read.
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        self.llm.validate()?;
+        self.audio.validate()?;
+        self.wake.validate()?;
         Ok(())
     }
 
@@ -145,7 +149,6 @@ impl Config {
     fn resolve_paths(&mut self, base: &Path) {
         resolve(&mut self.models.dir, base);
         resolve(&mut self.llm.api_key_file, base);
-        resolve(&mut self.audio.debug_recordings_dir, base);
         for cue in [
             &mut self.pipeline.earcons.wake,
             &mut self.pipeline.earcons.done,
@@ -160,6 +163,16 @@ impl Config {
 fn resolve(path: &mut PathBuf, base: &Path) {
     if !path.as_os_str().is_empty() && path.is_relative() {
         *path = base.join(&*path);
+    }
+}
+
+fn invalid(text: &str, path: &Path, offset: usize, message: String) -> ConfigError {
+    let (line, column) = line_col(text, offset);
+    ConfigError::Invalid {
+        path: path.to_owned(),
+        line,
+        column,
+        message,
     }
 }
 

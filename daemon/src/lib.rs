@@ -2,11 +2,9 @@
 //!
 //! Audio flows capture → wake word / VAD → ASR → LLM → TTS → playback; see DESIGN.md.
 
-pub mod api;
 pub mod asr;
 pub mod audio;
 pub mod config;
-pub mod hw;
 pub mod llm;
 pub mod models;
 pub mod native;

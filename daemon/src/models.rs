@@ -20,7 +20,7 @@ pub struct ModelsConfig {
     pub dir: PathBuf,
     /// The command a user runs to install a bundle; quoted in "missing model" errors.
     pub fetch_command: String,
-    /// Check sha256 of every model file at start-up (`hearken check` always does).
+    /// Check sha256 of every model file before the engines load (`hearken check` always does).
     pub verify_on_start: bool,
 }
 
@@ -28,7 +28,7 @@ impl Default for ModelsConfig {
     fn default() -> Self {
         ModelsConfig {
             dir: PathBuf::from("/var/lib/hearken/models"),
-            fetch_command: "hearken-fetch-models".into(),
+            fetch_command: "models/fetch".into(),
             verify_on_start: false,
         }
     }
@@ -191,6 +191,21 @@ impl ModelStore {
         Ok(self.dir.join(bundle))
     }
 
+    /// Checks a model the config names: every file of a bundle (sha256 included), or that a
+    /// model of the user's own can be opened. Returns where it is.
+    pub fn verify(&self, model: &ModelRef) -> Result<PathBuf, ModelError> {
+        match model {
+            ModelRef::Bundle(name) => self.verify_bundle(name),
+            ModelRef::Path(path) => match std::fs::File::open(path) {
+                Ok(_) => Ok(path.clone()),
+                Err(source) => Err(ModelError::Unreadable {
+                    path: path.clone(),
+                    source,
+                }),
+            },
+        }
+    }
+
     fn spec(&self, bundle: &str, file: &str) -> Result<&'static FileSpec, ModelError> {
         self.bundle(bundle)?
             .files()
@@ -241,6 +256,43 @@ impl std::fmt::Display for ModelRef {
             ModelRef::Path(path) => write!(f, "{}", path.display()),
         }
     }
+}
+
+/// `deserialize_with` for a key naming a model: a bundle of one of `kinds` (named without
+/// `prefix`, as `wake.words` names `wake-alexa` "alexa"), or a path to a model of one's own.
+pub fn choice<'de, D: serde::Deserializer<'de>>(
+    d: D,
+    kinds: &[&str],
+    prefix: &str,
+) -> Result<String, D::Error> {
+    let spec = String::deserialize(d)?;
+    check_choice(&spec, kinds, prefix).map_err(serde::de::Error::custom)?;
+    Ok(spec)
+}
+
+/// Is `spec` a path, or the name of a bundle of one of `kinds`? The error lists the names.
+pub fn check_choice(spec: &str, kinds: &[&str], prefix: &str) -> Result<(), String> {
+    let ModelRef::Bundle(name) = ModelRef::parse(spec) else {
+        return Ok(());
+    };
+    let names = choices(kinds, prefix);
+    if names.contains(&name.as_str()) {
+        return Ok(());
+    }
+    Err(format!(
+        "\"{spec}\" is not one of {} (models/manifest.toml), nor a path to a model of your own",
+        names.join(", ")
+    ))
+}
+
+/// The manifest's bundles of `kinds`, named without `prefix`.
+pub fn choices(kinds: &[&str], prefix: &str) -> Vec<&'static str> {
+    Manifest::get()
+        .bundles
+        .iter()
+        .filter(|b| kinds.contains(&b.kind.as_str()))
+        .filter_map(|b| b.name.strip_prefix(prefix))
+        .collect()
 }
 
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {

@@ -219,7 +219,7 @@ fn vad_endpoint_ends_each_utterance_soon_after_speech() {
     let _serial = serial();
     let cfg = AsrConfig {
         model: "asr-streaming-zipformer-random".into(),
-        endpoint: "vad".into(),
+        endpoint: hearken::asr::EndpointMode::Vad,
         ..AsrConfig::default()
     };
     let store = ModelStore::new(&ModelsConfig {

@@ -228,6 +228,39 @@ fn wake_word_during_an_answer_barges_in() {
     assert!(!reply(sum).is_empty());
 }
 
+#[test]
+fn wake_word_while_the_first_answer_is_still_generated_is_answered() {
+    let _serial = serial();
+    // The server holds the first request 8 s; the second wake word comes 3 s after the
+    // first question, while its answer is still being generated.
+    let url = common::rig::slow_first_answer(&llm_url(), std::time::Duration::from_secs(8));
+    let dir = tempfile::tempdir().unwrap();
+    let input = conversation(
+        dir.path(),
+        &[
+            Part::Say("alexa_capital"),
+            Part::Silence(3.0),
+            Part::Say("alexa_sum"),
+            Part::Silence(4.0),
+        ],
+    );
+    let run = simulate(
+        dir.path(),
+        &config(&url, "[pipeline]\nfollow_up_ms = 0\n"),
+        &input,
+        true,
+    );
+    assert_eq!(run.turns.len(), 2, "{:?}", run.turns);
+    let (capital, sum) = (&run.turns[0], &run.turns[1]);
+    assert!(transcript(capital).contains("france"), "{capital}");
+    assert_eq!(capital["interrupted"], true, "{capital}");
+    assert_eq!(reply(capital), "", "nothing of it was played: {capital}");
+    assert!(asks_two_plus_two(sum), "{sum}");
+    assert_eq!(sum["interrupted"], false, "{sum}");
+    assert!(!reply(sum).is_empty(), "{sum}");
+    assert!(ms(sum, "first_sample_written_ms") > ms(sum, "asr_final_ms"));
+}
+
 /// A TCP forwarder to the LLM server that hangs up on the first `drop_first` connections:
 /// the server is down, then back.
 fn flaky_proxy(upstream: &str, drop_first: usize) -> String {

@@ -11,7 +11,7 @@ mod offline;
 mod online;
 pub mod text;
 
-pub use config::{AsrConfig, EndpointMode, EndpointRules};
+pub use config::{AsrConfig, EndpointMode, EndpointPreset, EndpointRules, Provider};
 pub use model::ModelFiles;
 pub use offline::{OfflineEngine, SegmentedRecognizer};
 pub use online::StreamingRecognizer;
@@ -71,7 +71,7 @@ pub fn build(
     store: &ModelStore,
 ) -> Result<Box<dyn Recognizer>, AsrError> {
     let files = ModelFiles::resolve(&cfg.model_ref(), store)?;
-    let needs_vad = !files.is_streaming() || cfg.endpoint_mode()? != EndpointMode::Rules;
+    let needs_vad = !files.is_streaming() || cfg.endpoint != EndpointMode::Rules;
     let detector = if needs_vad {
         Some(silero(vad, store)?)
     } else {

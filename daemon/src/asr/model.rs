@@ -49,6 +49,48 @@ pub enum ModelFiles {
 }
 
 impl ModelFiles {
+    /// The .onnx files sherpa-onnx loads, for messages.
+    pub fn onnx_files(&self) -> Vec<&Path> {
+        let files: Vec<&PathBuf> = match self {
+            ModelFiles::Transducer {
+                encoder,
+                decoder,
+                joiner,
+                ..
+            } => vec![encoder, decoder, joiner],
+            ModelFiles::Paraformer {
+                encoder, decoder, ..
+            }
+            | ModelFiles::Whisper {
+                encoder, decoder, ..
+            } => vec![encoder, decoder],
+            ModelFiles::Zipformer2Ctc { model, .. }
+            | ModelFiles::NemoCtc { model, .. }
+            | ModelFiles::SenseVoice { model, .. } => vec![model],
+            ModelFiles::Moonshine {
+                preprocessor,
+                encoder,
+                uncached_decoder,
+                cached_decoder,
+                ..
+            } => vec![preprocessor, encoder, uncached_decoder, cached_decoder],
+        };
+        files.into_iter().map(PathBuf::as_path).collect()
+    }
+
+    /// Why sherpa-onnx may have refused these files, naming them.
+    pub(crate) fn refused(&self, provider: impl std::fmt::Display) -> String {
+        let files: Vec<String> = self
+            .onnx_files()
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        format!(
+            "sherpa-onnx refused {} (provider {provider}; its log above says which file and why; `hearken check` verifies them)",
+            files.join(", ")
+        )
+    }
+
     pub fn is_streaming(&self) -> bool {
         matches!(
             self,

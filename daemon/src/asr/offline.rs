@@ -38,7 +38,7 @@ impl OfflineEngine {
         let language = (!cfg.language.is_empty()).then(|| cfg.language.clone());
         let mut model = OfflineModelConfig {
             num_threads: cfg.threads as i32,
-            provider: Some(cfg.provider.clone()),
+            provider: Some(cfg.provider.as_str().into()),
             ..Default::default()
         };
         let tokens = match files {
@@ -96,10 +96,7 @@ impl OfflineEngine {
         let recognizer = OfflineRecognizer::create(&config).ok_or_else(|| AsrError::Create {
             kind: "offline",
             model: cfg.model.clone(),
-            reason: format!(
-                "sherpa-onnx refused the model (provider {:?}; see its log above)",
-                cfg.provider
-            ),
+            reason: files.refused(cfg.provider),
         })?;
         Ok(OfflineEngine { recognizer })
     }

@@ -37,15 +37,15 @@ impl StreamingRecognizer {
         files: &ModelFiles,
         vad: Option<Box<dyn VoiceDetector>>,
     ) -> Result<Self, AsrError> {
-        let mode = cfg.endpoint_mode()?;
+        let mode = cfg.endpoint;
         let EndpointRules {
             rule1,
             rule2,
             rule3,
-        } = cfg.endpoint_rules()?;
+        } = cfg.endpoint_rules();
         let mut model = OnlineModelConfig {
             num_threads: cfg.threads as i32,
-            provider: Some(cfg.provider.clone()),
+            provider: Some(cfg.provider.as_str().into()),
             ..Default::default()
         };
         let tokens = match files {
@@ -100,18 +100,14 @@ impl StreamingRecognizer {
             ..Default::default()
         };
         if mode != EndpointMode::Rules && vad.is_none() {
-            return Err(AsrError::Config(format!(
-                "asr.endpoint = \"{}\" needs the VAD ([vad] model)",
-                cfg.endpoint
-            )));
+            return Err(AsrError::Config(
+                "asr.endpoint = \"vad\" or \"both\" needs the VAD ([vad] model)".into(),
+            ));
         }
         let recognizer = OnlineRecognizer::create(&config).ok_or_else(|| AsrError::Create {
             kind: "streaming",
             model: cfg.model.clone(),
-            reason: format!(
-                "sherpa-onnx refused the model (provider {:?}; see its log above)",
-                cfg.provider
-            ),
+            reason: files.refused(cfg.provider),
         })?;
         let stream = recognizer.create_stream();
         Ok(StreamingRecognizer {

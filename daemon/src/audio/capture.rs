@@ -330,10 +330,14 @@ fn run(
         shared.set_state(CaptureState::Running);
         match stream(&dev, cfg, &mut producer, shared, &mut frames_total) {
             StreamEnd::Stopped | StreamEnd::Abandoned => {
+                drop(dev);
+                log::debug!("capture: `{}` closed", cfg.device);
                 shared.set_state(CaptureState::Stopped);
                 return;
             }
             StreamEnd::Eof => {
+                drop(dev);
+                log::info!("capture: `{}` ended", cfg.device);
                 shared.set_state(CaptureState::Ended);
                 return;
             }

@@ -1,14 +1,16 @@
 //! Debug recordings: each captured turn saved as a WAV, with a bound on count and size.
+//! Nothing saves turns yet (the listener owns turn audio), so there is no config key for it;
+//! the `audio.debug_recordings_*` keys come back when the listener calls this.
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use super::wav::{self, WavError};
-use super::{AudioConfig, SAMPLE_RATE};
+use super::SAMPLE_RATE;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DebugRecError {
-    #[error("debug recordings directory {dir}: {source} (check audio.debug_recordings_dir)")]
+    #[error("debug recordings directory {dir}: {source}")]
     Dir {
         dir: PathBuf,
         source: std::io::Error,
@@ -26,18 +28,6 @@ pub struct DebugRecorder {
 }
 
 impl DebugRecorder {
-    /// None when debug recordings are off (`debug_recordings_dir = ""`).
-    pub fn from_config(cfg: &AudioConfig) -> Option<DebugRecorder> {
-        if cfg.debug_recordings_dir.as_os_str().is_empty() {
-            return None;
-        }
-        Some(DebugRecorder::new(
-            &cfg.debug_recordings_dir,
-            cfg.debug_recordings_max as usize,
-            cfg.debug_recordings_max_mb as u64 * 1024 * 1024,
-        ))
-    }
-
     pub fn new(dir: &Path, max_count: usize, max_bytes: u64) -> DebugRecorder {
         DebugRecorder {
             dir: dir.to_owned(),

@@ -82,6 +82,13 @@ pub(crate) fn open(
             .map_err(|e| unsupported(format!("the requested parameters ({e})")))?;
         (got, channels, period as usize, buffer as usize)
     };
+    // The threads divide by the rate and step by periods: a device (or plugin) that settles on
+    // 0 of either is refused here instead.
+    if rate == 0 || channels == 0 || period_frames == 0 {
+        return Err(unsupported(format!(
+            "a usable format (it settled on {rate} Hz, {channels} channel(s), {period_frames}-frame periods)"
+        )));
+    }
     if dir == Direction::Playback {
         // Start on the first write: a reply's first sample should sound as soon as it exists.
         let sw = pcm

@@ -283,6 +283,11 @@ impl Playback {
         self.control.drain()
     }
 
+    /// See [`PlaybackControl::drain_within`].
+    pub fn drain_within(&self, limit: Duration) -> Option<Instant> {
+        self.control.drain_within(limit)
+    }
+
     pub fn stats(&self) -> PlaybackStats {
         self.control.stats()
     }
@@ -361,13 +366,23 @@ impl PlaybackControl {
     /// returns when that happened (None if the thread stopped first). While the device is
     /// away (being reopened) this waits for it; use [`flush`](Self::flush) to give up.
     pub fn drain(&self) -> Option<Instant> {
+        self.drain_until(None)
+    }
+
+    /// [`drain`](Self::drain), giving up after `limit` (a speaker that is gone or stuck):
+    /// None then.
+    pub fn drain_within(&self, limit: Duration) -> Option<Instant> {
+        self.drain_until(Some(Instant::now() + limit))
+    }
+
+    fn drain_until(&self, deadline: Option<Instant>) -> Option<Instant> {
         let id = self.shared.drain_requested.fetch_add(1, Ordering::AcqRel) + 1;
         self.waker.unpark();
         loop {
             if self.shared.drain_done.load(Ordering::Acquire) >= id && self.is_idle() {
                 return self.ended_at();
             }
-            if self.stopped() {
+            if self.stopped() || deadline.is_some_and(|d| Instant::now() >= d) {
                 return None;
             }
             std::thread::sleep(Duration::from_millis(1));
@@ -437,7 +452,11 @@ fn run(
         reopen.opened(&dev, &shared.device);
         shared.set_state(PlaybackState::Running);
         match stream(&dev, cfg.paced, source_rate, &mut consumer, shared) {
-            StreamEnd::Stopped => break,
+            StreamEnd::Stopped => {
+                drop(dev);
+                log::debug!("playback: `{}` closed", cfg.device);
+                break;
+            }
             StreamEnd::Lost(e) => {
                 let err = pcm::classify(&cfg.device, Direction::Playback, e);
                 shared.set_state(PlaybackState::Reopening);

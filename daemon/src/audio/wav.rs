@@ -46,6 +46,15 @@ pub fn read(path: &Path) -> Result<Audio, WavError> {
         source,
     })?;
     let spec = reader.spec();
+    if spec.sample_rate == 0 || spec.channels == 0 {
+        return Err(WavError::Format {
+            path: path.to_owned(),
+            message: format!(
+                "its header says {} Hz and {} channel(s); neither may be 0",
+                spec.sample_rate, spec.channels
+            ),
+        });
+    }
     let read_err = |source| WavError::Read {
         path: path.to_owned(),
         source,

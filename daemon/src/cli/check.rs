@@ -1,11 +1,19 @@
-//! `hearken check`: one line per item, non-zero exit if anything is wrong.
+//! `hearken check`: one line per item, non-zero exit if anything is wrong. The config was
+//! already checked when it loaded (a bad value never gets here); this runs what `run` runs
+//! next: the models, the engines, the devices and the LLM.
 
 use std::net::{TcpStream, ToSocketAddrs};
+use std::path::Path;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use alsa::Direction;
+use hearken::audio::devices;
+use hearken::audio::AudioConfig;
+use hearken::config::Config;
 use hearken::models::{ModelRef, ModelStore};
 use hearken::native;
+use hearken::pipeline::{self, Earcons};
 
 use super::Ctx;
 
@@ -70,19 +78,36 @@ pub fn run(_args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     }
 
     let store = ModelStore::new(&config.models);
+    let mut models_ok = true;
     for model in config.model_refs() {
         let item = format!("model: {model}");
-        match &model {
-            ModelRef::Bundle(name) => match store.verify_bundle(name) {
-                Ok(dir) => report.line(Status::Ok, &item, format!("{} (sha256 ok)", dir.display())),
-                Err(err) => report.line(Status::Fail, &item, err),
-            },
-            ModelRef::Path(path) => match std::fs::File::open(path) {
-                Ok(_) => report.line(Status::Ok, &item, "own model, not in the manifest"),
-                Err(err) => report.line(Status::Fail, &item, format!("cannot open: {err}")),
-            },
+        match (store.verify(&model), &model) {
+            (Ok(dir), ModelRef::Bundle(_)) => {
+                report.line(Status::Ok, &item, format!("{} (sha256 ok)", dir.display()))
+            }
+            (Ok(_), ModelRef::Path(_)) => {
+                report.line(Status::Ok, &item, "own model, not in the manifest")
+            }
+            (Err(err), _) => {
+                models_ok = false;
+                report.line(Status::Fail, &item, err);
+            }
         }
     }
+    fetch_command(&mut report, &config.models.fetch_command);
+
+    // What `run` does next: load every engine, then open the devices.
+    let voice_rate = if models_ok {
+        engines(&mut report, config)
+    } else {
+        report.line(
+            Status::Warn,
+            "engines",
+            "not loaded: fix the models above first",
+        );
+        None
+    };
+    open_devices(&mut report, &config.audio, voice_rate);
 
     match config.llm.api_key() {
         Ok(key) => {
@@ -114,6 +139,88 @@ pub fn run(_args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     } else {
         println!("{} check(s) failed", report.failures);
         Ok(ExitCode::FAILURE)
+    }
+}
+
+/// Loads the engines exactly as `run` does (and the earcons at the voice's rate, as the
+/// loop does); returns the voice's sample rate.
+fn engines(report: &mut Report, config: &Config) -> Option<u32> {
+    let started = Instant::now();
+    let engines = match pipeline::build_engines(config) {
+        Ok(engines) => engines,
+        Err(err) => {
+            report.line(Status::Fail, "engines", err);
+            return None;
+        }
+    };
+    let rate = engines.tts.sample_rate();
+    report.line(
+        Status::Ok,
+        "engines",
+        format!(
+            "wake word, VAD, ASR, voice and LLM client loaded in {:.1} s",
+            started.elapsed().as_secs_f32()
+        ),
+    );
+    match Earcons::load(&config.pipeline.earcons, rate) {
+        Ok(_) => report.line(Status::Ok, "earcons", "loaded"),
+        Err(err) => report.line(Status::Fail, "earcons", err),
+    }
+    Some(rate)
+}
+
+/// Opens each configured device once with the configured format. A device that fails is a
+/// warning, not a failure: `run` keeps retrying it (a USB microphone plugged in later, or a
+/// device the running daemon holds).
+fn open_devices(report: &mut Report, audio: &AudioConfig, voice_rate: Option<u32>) {
+    let playback_rate = match audio.playback_rate {
+        0 => voice_rate.unwrap_or(22_050),
+        rate => rate,
+    };
+    for (item, device, direction, rate) in [
+        (
+            "capture device",
+            &audio.capture_device,
+            Direction::Capture,
+            audio.sample_rate,
+        ),
+        (
+            "playback device",
+            &audio.playback_device,
+            Direction::Playback,
+            playback_rate,
+        ),
+    ] {
+        match devices::probe(device, direction, audio, rate) {
+            Ok(p) => report.line(
+                Status::Ok,
+                item,
+                format!("{device}: {} Hz, {} channel(s)", p.rate, p.channels),
+            ),
+            Err(err) => report.line(Status::Warn, item, err),
+        }
+    }
+}
+
+/// The command quoted when a model is missing should be one the user can run.
+fn fetch_command(report: &mut Report, command: &str) {
+    let program = command.split_whitespace().next().unwrap_or("");
+    let found = if program.contains('/') {
+        Path::new(program).is_file()
+    } else {
+        std::env::var_os("PATH")
+            .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()))
+    };
+    if found {
+        report.line(Status::Ok, "models: fetch command", command);
+    } else {
+        report.line(
+            Status::Warn,
+            "models: fetch command",
+            format!(
+                "`{program}` is not found from here; run it from the hearken source tree, or set models.fetch_command"
+            ),
+        );
     }
 }
 

@@ -73,7 +73,7 @@ pub fn main() -> ExitCode {
         }
     };
     let service = &loaded.config.service;
-    logging::init(&service.log_target, &service.log_level, cli.verbose);
+    logging::init(service.log_target, service.log_level, cli.verbose);
     for warning in &loaded.warnings {
         log::warn!("{warning}");
     }

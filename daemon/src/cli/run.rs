@@ -27,7 +27,7 @@ pub fn run(_args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     };
     let (capture, playback) = pipeline::live_devices(&config.audio);
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(pipeline::run_on_devices(
+    let result = runtime.block_on(pipeline::run_on_devices(
         pipeline::Pipeline::new(),
         engines,
         &capture,
@@ -36,6 +36,10 @@ pub fn run(_args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         source_rate,
         options,
         on_turn,
-    ))?;
+    ));
+    // Work still queued on the runtime (a DNS lookup, an LLM request) must not hold up
+    // the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    result?;
     Ok(ExitCode::SUCCESS)
 }

@@ -81,7 +81,9 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         source_rate,
         options,
         on_turn,
-    ))?;
+    ));
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    let played = played?;
     let samples = audio::filedev::read_raw(&output_raw)
         .with_context(|| format!("cannot read {}", output_raw.display()))?;
     let rate = if played.device_rate > 0 {

@@ -25,8 +25,8 @@ pub struct Args {
     /// Model bundle instead of asr.model
     #[arg(long)]
     model: Option<String>,
-    /// Inference threads instead of asr.threads
-    #[arg(long)]
+    /// Inference threads instead of asr.threads (1..64, as the config allows)
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
     threads: Option<u32>,
     /// Offline models: decode each file whole, without VAD segments (no partials)
     #[arg(long)]

@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 
-use crate::config::Secret;
+use crate::config::{checked, Secret};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -13,23 +13,32 @@ pub struct LlmConfig {
     pub base_url: String,
     pub model: String,
     pub system_prompt: String,
+    /// Sampling temperature, as OpenAI's API allows it.
+    #[serde(deserialize_with = "temperature")]
     pub temperature: f32,
+    /// Longest answer, in tokens.
+    #[serde(deserialize_with = "checked::u32_in::<_, 1, 32_768>")]
     pub max_tokens: u32,
     /// Environment variable holding the API key (checked first).
     pub api_key_env: String,
     /// File holding the API key (one line), used when the variable is unset.
     pub api_key_file: PathBuf,
     /// Seconds to establish the TCP/TLS connection.
+    #[serde(deserialize_with = "checked::seconds")]
     pub connect_timeout_s: f32,
     /// Seconds from sending the question to the first token of the answer.
+    #[serde(deserialize_with = "checked::seconds")]
     pub first_token_timeout_s: f32,
     /// Seconds for the whole answer, from sending the question.
+    #[serde(deserialize_with = "checked::seconds")]
     pub answer_timeout_s: f32,
     /// Extra attempts when the server cannot be reached or is busy (refused connection,
     /// HTTP 429/5xx) before any token arrived; never once an answer has started.
+    #[serde(deserialize_with = "checked::u32_in::<_, 0, 10>")]
     pub retries: u32,
     /// Past turns sent along with a question, newest first, within this many tokens
     /// (estimated at four characters a token).
+    #[serde(deserialize_with = "checked::u32_in::<_, 0, 100_000>")]
     pub history_tokens: u32,
     /// Refused: keys never live in the config in clear text.
     #[serde(skip_serializing)]
@@ -56,6 +65,10 @@ impl Default for LlmConfig {
     }
 }
 
+fn temperature<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f32, D::Error> {
+    checked::f32_in(d, 0.0, 2.0)
+}
+
 impl LlmConfig {
     pub(crate) fn validate(&self) -> Result<(), (&'static str, String)> {
         if self.api_key.is_some() {
@@ -70,17 +83,11 @@ impl LlmConfig {
         if !(self.base_url.starts_with("http://") || self.base_url.starts_with("https://")) {
             return Err((
                 "llm.base_url",
-                format!("`{}` is not an http(s) URL", self.base_url),
+                format!(
+                    "\"{}\" is not a URL starting with http:// or https://",
+                    self.base_url
+                ),
             ));
-        }
-        for (key, secs) in [
-            ("llm.connect_timeout_s", self.connect_timeout_s),
-            ("llm.first_token_timeout_s", self.first_token_timeout_s),
-            ("llm.answer_timeout_s", self.answer_timeout_s),
-        ] {
-            if !(secs > 0.0 && secs.is_finite()) {
-                return Err((key, format!("{secs} is not a positive number of seconds")));
-            }
         }
         Ok(())
     }

@@ -2,14 +2,19 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::checked;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PipelineConfig {
     /// After an answer, listen this long for a follow-up without the wake word (0 = off).
+    #[serde(deserialize_with = "checked::u32_in::<_, 0, 60_000>")]
     pub follow_up_ms: u32,
     /// After the wake word (or the button) give up if no speech starts within this long.
+    #[serde(deserialize_with = "checked::u32_in::<_, 100, 60_000>")]
     pub no_speech_timeout_ms: u32,
     /// An utterance is cut off after this long.
+    #[serde(deserialize_with = "checked::u32_in::<_, 1_000, 120_000>")]
     pub max_utterance_ms: u32,
     pub earcons: EarconConfig,
 }
@@ -30,6 +35,7 @@ impl Default for PipelineConfig {
 pub struct EarconConfig {
     pub enabled: bool,
     /// Gain applied to every cue (0..1).
+    #[serde(deserialize_with = "checked::fraction")]
     pub volume: f32,
     /// WAV files to play instead of the generated tones ("" = generated).
     pub wake: PathBuf,
@@ -46,23 +52,5 @@ impl Default for EarconConfig {
             done: PathBuf::new(),
             error: PathBuf::new(),
         }
-    }
-}
-
-impl PipelineConfig {
-    pub(crate) fn validate(&self) -> Result<(), (&'static str, String)> {
-        if !(0.0..=1.0).contains(&self.earcons.volume) {
-            return Err((
-                "pipeline.earcons.volume",
-                format!("{} is out of range 0..1", self.earcons.volume),
-            ));
-        }
-        if self.max_utterance_ms < 1000 {
-            return Err((
-                "pipeline.max_utterance_ms",
-                format!("{} ms is too short (at least 1000)", self.max_utterance_ms),
-            ));
-        }
-        Ok(())
     }
 }

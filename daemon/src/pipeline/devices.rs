@@ -2,7 +2,7 @@
 //! engines built from the config.
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::{Devices, Engines, Options, Pipeline, PipelineError, RingSource, Speaker, Summary};
 use crate::audio::{AudioConfig, Capture, CaptureSettings, Playback, PlaybackSettings};
@@ -31,6 +31,9 @@ impl Speaker for PlaybackSpeaker {
     fn written(&self) -> u64 {
         self.playback.stats().written
     }
+    fn is_dead(&self) -> bool {
+        self.playback.stats().state == crate::audio::PlaybackState::Stopped
+    }
 }
 
 /// `audio::Playback` as the output thread's speaker; leaves its final stats behind.
@@ -39,9 +42,15 @@ struct PlaybackSpeaker {
     last: Arc<Mutex<Option<crate::audio::PlaybackStats>>>,
 }
 
+/// What the speaker may still play once the output thread is done: the output thread
+/// already waited for it, so this only covers the device's own buffer.
+const CLOSE_DRAIN: Duration = Duration::from_millis(300);
+
 impl Drop for PlaybackSpeaker {
     fn drop(&mut self) {
-        self.playback.drain();
+        if self.playback.drain_within(CLOSE_DRAIN).is_none() && !self.playback.is_idle() {
+            log::warn!("the speaker did not play out its last audio; closing it anyway");
+        }
         *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(self.playback.stats());
     }
 }
@@ -103,6 +112,7 @@ pub async fn run_on_devices(
         capture_settings.device,
         playback_settings.device
     );
+    log_ready();
     let summary = pipeline
         .run(engines, devices, options, source_rate, on_turn)
         .await?;
@@ -147,30 +157,268 @@ pub fn options(config: &Config) -> Options {
     }
 }
 
+/// How long each start-up stage took: logged as it happens, and kept for the benchmark
+/// (`scripts/bench-startup`) and the "ready" line.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Startup {
+    /// One entry per stage, in the order they finished. Wake word, VAD, ASR and TTS load
+    /// in parallel, so their times overlap; `engines_s` is the wall time of all of it.
+    pub stages: Vec<StageTime>,
+    /// Wall time of [`build_engines_timed`].
+    pub engines_s: f64,
+    /// The wake words listened for (their display names).
+    pub words: Vec<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StageTime {
+    /// `ONNX Runtime`, `wake word`, `VAD`, `ASR`, `TTS`, `LLM client`.
+    pub stage: &'static str,
+    /// What was loaded: the model, voice or words the config names.
+    pub what: String,
+    pub seconds: f64,
+}
+
+/// The last start-up of this process, for the "ready" line of [`run_on_devices`].
+static LAST_STARTUP: Mutex<Option<Startup>> = Mutex::new(None);
+
 /// Loads every engine the config names (models are checked and loaded here, so a missing
-/// one fails before any audio flows).
+/// one fails before any audio flows). Each stage is logged as it starts and ends.
 pub fn build_engines(config: &Config) -> Result<Engines, PipelineError> {
+    build_engines_timed(config).map(|(engines, _)| engines)
+}
+
+/// [`build_engines`], returning how long each stage took. The ONNX Runtime comes first
+/// (`ort` must be initialised on the runtime sherpa-onnx mapped, before any session);
+/// then wake word, VAD, ASR and TTS load on their own threads and the LLM client on this
+/// one, since none needs another.
+pub fn build_engines_timed(config: &Config) -> Result<(Engines, Startup), PipelineError> {
+    let started = Instant::now();
     let store = ModelStore::new(&config.models);
-    let engine = |what: &'static str| {
-        move |e: &dyn std::fmt::Display| PipelineError::Engine {
-            what,
-            message: e.to_string(),
+    let words: Vec<String> = config
+        .wake
+        .words
+        .iter()
+        .map(|w| crate::wake::word_name(w))
+        .collect();
+    let mut stages = Vec::new();
+
+    let runtime = Stage::new("ONNX Runtime", "sherpa-onnx + onnxruntime".into());
+    crate::native::onnxruntime().map_err(|e| runtime.failed(&e))?;
+    stages.push(runtime.done());
+
+    if config.models.verify_on_start {
+        let refs = config.model_refs();
+        let check = Stage::begin(
+            "checking",
+            "models",
+            format!("{} model(s) against their sha256", refs.len()),
+        );
+        for model in refs {
+            store.verify(&model).map_err(|e| check.failed(&e))?;
         }
+        stages.push(check.done());
+    }
+
+    let wake_stage = Stage::new("wake word", words.join(", "));
+    let vad_stage = Stage::new("VAD", config.vad.model.clone());
+    let asr_stage = Stage::new("ASR", config.asr.model.clone());
+    let tts_stage = Stage::new("TTS", config.tts.voice.clone());
+    let llm_stage = Stage::new(
+        "LLM client",
+        format!("{} at {}", config.llm.model, config.llm.base_url),
+    );
+    let (wake, vad, asr, tts, llm) = std::thread::scope(|s| {
+        let wake = load_on(s, wake_stage, || {
+            crate::wake::OpenWakeWord::new(&config.wake, &store)
+                .map(|w| Box::new(w) as Box<dyn crate::wake::WakeEngine>)
+        });
+        let vad = load_on(s, vad_stage, || {
+            crate::vad::SileroVad::new(&config.vad, &store)
+                .map(|v| Box::new(v) as Box<dyn crate::vad::VoiceDetector>)
+        });
+        let asr = load_on(s, asr_stage, || {
+            crate::asr::build(&config.asr, &config.vad, &store)
+        });
+        let tts = load_on(s, tts_stage, || {
+            crate::tts::PiperVoice::new(&config.tts, &store)
+                .map(|t| Box::new(t) as Box<dyn crate::tts::Synthesizer>)
+        });
+        // The HTTP client (TLS set-up) on this thread meanwhile.
+        let llm = match crate::llm::OpenAiChat::new(&config.llm) {
+            Ok(llm) => Ok((llm, llm_stage.done())),
+            Err(e) => Err(llm_stage.failed(&e)),
+        };
+        (wake.join(), vad.join(), asr.join(), tts.join(), llm)
+    });
+    // Every stage has finished (or failed) by now; the first failure in pipeline order is
+    // the one returned, the others were logged.
+    let (wake, t) = wake?;
+    stages.push(t);
+    let (vad, t) = vad?;
+    stages.push(t);
+    let (asr, t) = asr?;
+    stages.push(t);
+    let (tts, t) = tts?;
+    stages.push(t);
+    let (llm, t) = llm?;
+    stages.push(t);
+    // The earcon files, checked now so a bad one fails before hearken says it listens (the
+    // pipeline renders them again at the voice's rate when it starts: a few ms).
+    super::Earcons::load(&config.pipeline.earcons, tts.sample_rate())?;
+
+    let startup = Startup {
+        stages,
+        engines_s: started.elapsed().as_secs_f64(),
+        words,
     };
-    crate::native::onnxruntime().map_err(|e| engine("ONNX Runtime")(&e))?;
-    let wake = crate::wake::OpenWakeWord::new(&config.wake, &store)
-        .map_err(|e| engine("wake word")(&e))?;
-    let vad = crate::vad::SileroVad::new(&config.vad, &store).map_err(|e| engine("VAD")(&e))?;
-    let asr = crate::asr::build(&config.asr, &config.vad, &store).map_err(|e| engine("ASR")(&e))?;
-    let tts = crate::tts::PiperVoice::new(&config.tts, &store).map_err(|e| engine("TTS")(&e))?;
-    let llm = crate::llm::OpenAiChat::new(&config.llm).map_err(|e| engine("LLM client")(&e))?;
-    Ok(Engines {
-        wake: Box::new(wake),
-        vad: Box::new(vad),
-        asr,
-        tts: Box::new(tts),
-        llm: Arc::new(llm),
-    })
+    log::info!("engines loaded in {:.2} s", startup.engines_s);
+    *LAST_STARTUP.lock().unwrap_or_else(|e| e.into_inner()) = Some(startup.clone());
+    Ok((
+        Engines {
+            wake,
+            vad,
+            asr,
+            tts,
+            llm: Arc::new(llm),
+        },
+        startup,
+    ))
+}
+
+/// One start-up stage: logs "loading WHAT…" when made and "WHAT ready in N s" when done.
+struct Stage {
+    stage: &'static str,
+    what: String,
+    started: Instant,
+}
+
+impl Stage {
+    fn new(stage: &'static str, what: String) -> Stage {
+        Stage::begin("loading", stage, what)
+    }
+
+    /// Logs "DOING STAGE WHAT…".
+    fn begin(doing: &str, stage: &'static str, what: String) -> Stage {
+        log::info!("{doing} {stage} {what}…");
+        Stage {
+            stage,
+            what,
+            started: Instant::now(),
+        }
+    }
+
+    fn done(self) -> StageTime {
+        let seconds = self.started.elapsed().as_secs_f64();
+        log::info!("{} ready in {seconds:.2} s", self.stage);
+        StageTime {
+            stage: self.stage,
+            what: self.what,
+            seconds,
+        }
+    }
+
+    fn failed(&self, error: &dyn std::fmt::Display) -> PipelineError {
+        log::error!(
+            "{} {} failed after {:.2} s: {error}",
+            self.stage,
+            self.what,
+            self.started.elapsed().as_secs_f64()
+        );
+        PipelineError::Engine {
+            what: self.stage,
+            message: error.to_string(),
+        }
+    }
+}
+
+type Loaded<T> = Result<(T, StageTime), PipelineError>;
+
+/// A stage loading on its own thread.
+struct Loading<'scope, T> {
+    stage: &'static str,
+    handle: Result<std::thread::ScopedJoinHandle<'scope, Loaded<T>>, PipelineError>,
+}
+
+impl<T> Loading<'_, T> {
+    fn join(self) -> Loaded<T> {
+        let stage = self.stage;
+        self.handle?.join().unwrap_or_else(|panic| {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            log::error!("{stage}: loading panicked: {message}");
+            Err(PipelineError::Engine {
+                what: stage,
+                message: format!("loading panicked: {message}"),
+            })
+        })
+    }
+}
+
+fn load_on<'scope, T: Send + 'scope, E: std::fmt::Display>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    stage: Stage,
+    load: impl FnOnce() -> Result<T, E> + Send + 'scope,
+) -> Loading<'scope, T> {
+    let name = stage.stage;
+    let handle = std::thread::Builder::new()
+        .name(format!("load {name}"))
+        .spawn_scoped(scope, move || match load() {
+            Ok(engine) => Ok((engine, stage.done())),
+            Err(e) => Err(stage.failed(&e)),
+        })
+        .map_err(|source| PipelineError::Thread {
+            what: "engine loader",
+            source,
+        });
+    Loading {
+        stage: name,
+        handle,
+    }
+}
+
+/// Time since this process was started (exec), from /proc: what a user waits from typing
+/// `hearken run` (or systemd starting it) to the first moment it listens. 10 ms resolution.
+pub fn since_process_start() -> Option<std::time::Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces;
+    // `starttime` is field 22 of the whole line, the 20th after the name.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let start_ticks: f64 = rest.split_whitespace().nth(19)?.parse().ok()?;
+    let uptime: f64 = std::fs::read_to_string("/proc/uptime")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let ticks_per_s = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks_per_s <= 0 {
+        return None;
+    }
+    let age = uptime - start_ticks / ticks_per_s as f64;
+    (age >= 0.0).then(|| std::time::Duration::from_secs_f64(age))
+}
+
+/// The line that tells a user hearken is listening, with the start-up time.
+fn log_ready() {
+    let words = LAST_STARTUP
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .map(|s| s.words.join(", "))
+        .filter(|w| !w.is_empty())
+        .unwrap_or_else(|| "the wake word".into());
+    match since_process_start() {
+        Some(age) => log::info!(
+            "ready: listening for {words} (start-up {:.1} s)",
+            age.as_secs_f64()
+        ),
+        None => log::info!("ready: listening for {words}"),
+    }
 }
 
 /// Threads and resident memory of this process, for leak checks over many turns.

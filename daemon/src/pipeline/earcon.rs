@@ -16,11 +16,27 @@ pub enum Cue {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("earcon {path}: {source}; fix pipeline.earcons or leave it empty for the built-in tone")]
-pub struct EarconError {
-    path: PathBuf,
-    source: wav::WavError,
+pub enum EarconError {
+    /// `error` names the file already (and is no `source`, so it is not printed twice).
+    #[error("earcon: {error}; fix pipeline.earcons or leave it empty for the built-in tone")]
+    Wav { path: PathBuf, error: wav::WavError },
+    #[error(
+        "earcon {path}: {message}; fix pipeline.earcons or leave it empty for the built-in tone"
+    )]
+    Audio { path: PathBuf, message: String },
 }
+
+impl EarconError {
+    /// The cue file at fault.
+    pub fn path(&self) -> &Path {
+        match self {
+            EarconError::Wav { path, .. } | EarconError::Audio { path, .. } => path,
+        }
+    }
+}
+
+/// The longest cue file accepted: a cue is a blip, and a long one would hold up every turn.
+const MAX_SECONDS: f64 = 10.0;
 
 /// The three cues, rendered once at the output rate.
 #[derive(Debug, Clone, Default)]
@@ -40,12 +56,25 @@ impl Earcons {
             let samples = if path.as_os_str().is_empty() {
                 tone_sequence(tones, rate)
             } else {
-                let audio = wav::read(path).map_err(|source| EarconError {
+                let audio = wav::read(path).map_err(|error| EarconError::Wav {
                     path: path.to_owned(),
-                    source,
+                    error,
                 })?;
+                let fail = |message: String| EarconError::Audio {
+                    path: path.to_owned(),
+                    message,
+                };
+                if audio.samples.is_empty() {
+                    return Err(fail("it holds no audio (0 samples)".into()));
+                }
+                let seconds = audio.duration_s();
+                if seconds > MAX_SECONDS {
+                    return Err(fail(format!(
+                        "it is {seconds:.1} s long; a cue should be short (at most {MAX_SECONDS} s)"
+                    )));
+                }
                 resample::resample(&audio.to_mono(), audio.sample_rate, rate)
-                    .expect("rates are non-zero")
+                    .map_err(|e| fail(e.to_string()))?
             };
             Ok(to_i16(&samples, config.volume))
         };

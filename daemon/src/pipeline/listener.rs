@@ -605,11 +605,15 @@ impl Listener {
         }
     }
 
+    /// The controller logs it (rate-limited) and gives up if it keeps happening.
     fn fail(&mut self, message: String) {
-        log::error!("listener: {message}");
+        let turn = match self.mode {
+            Mode::Capturing { turn, .. } => Some(turn),
+            _ => None,
+        };
         self.asr.begin();
         self.mode = Mode::Armed;
-        self.send(Event::Failed(message));
+        self.send(Event::Failed { turn, message });
     }
 }
 

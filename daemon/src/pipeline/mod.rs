@@ -12,33 +12,43 @@
 //!
 //! The controller owns [`state::Conversation`], a deterministic core: every thread reports
 //! [`Event`]s to it and it answers with [`Command`]s, which the controller carries out.
+//! Each answer's life is a [`life::ReplyLife`] (it reports its end exactly once), and every
+//! thread is supervised: one that dies stops the loop with an error naming it.
 
 mod config;
 mod devices;
 pub mod earcon;
+pub mod life;
 pub mod listener;
 pub mod output;
 pub mod reply;
 pub mod state;
+pub mod supervise;
 pub mod text;
 pub mod timeline;
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
 
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 pub use config::{EarconConfig, PipelineConfig};
 pub use devices::{
-    build_engines, live_devices, options, process_stats, run_on_devices, Played, ProcessStats,
+    build_engines, build_engines_timed, live_devices, options, process_stats, run_on_devices,
+    since_process_start, Played, ProcessStats, StageTime, Startup,
 };
 pub use earcon::{Cue, Earcons};
+pub use life::{Outcome, ReplyLife};
 pub use listener::{FrameSource, Heard, ListenerCommand, ListenerSettings, RingSource};
 pub use output::{OutMsg, Speaker};
 pub use state::{Command, Conversation, Event, Stage, State};
+pub use supervise::{Exit, StageProgress};
 pub use timeline::{Timeline, TimelineMs, Trigger, TurnReport};
 
 use crate::asr::Recognizer;
@@ -62,6 +72,22 @@ pub enum PipelineError {
     Audio(#[from] crate::audio::AudioError),
     #[error("{what}: {message}")]
     Engine { what: &'static str, message: String },
+    /// A stage died: the loop cannot go on (systemd restarts the daemon).
+    #[error("{exit} (state {state:?}, turn {turn:?})")]
+    StageDied {
+        exit: Exit,
+        state: State,
+        turn: Option<u64>,
+    },
+    #[error("the microphone's input ended (state {state:?}); the capture thread is gone")]
+    InputEnded { state: State },
+    #[error("{count} engine errors within {window_s} s (state {state:?}), the last: {last}")]
+    EngineErrors {
+        count: usize,
+        window_s: u64,
+        state: State,
+        last: String,
+    },
 }
 
 /// The engines a pipeline drives.
@@ -99,6 +125,7 @@ pub struct Options {
 pub struct Handle {
     control: mpsc::UnboundedSender<Control>,
     state: watch::Receiver<State>,
+    progress: Arc<StageProgress>,
 }
 
 enum Control {
@@ -125,6 +152,11 @@ impl Handle {
     pub fn state(&self) -> watch::Receiver<State> {
         self.state.clone()
     }
+
+    /// Per-stage progress counters (the service watchdog checks they move).
+    pub fn progress(&self) -> Arc<StageProgress> {
+        self.progress.clone()
+    }
 }
 
 /// What a finished run reports.
@@ -136,7 +168,15 @@ pub struct Summary {
 enum Signal {
     Heard(Heard),
     Event(Event),
+    Exited(Exit),
 }
+
+/// Engine errors tolerated within [`ERROR_WINDOW`] before the daemon gives up.
+const MAX_ENGINE_ERRORS: usize = 10;
+const ERROR_WINDOW: Duration = Duration::from_secs(10);
+/// Stop: how long queued earcons may still play, and how long threads get to end.
+const STOP_DRAIN: Duration = Duration::from_millis(800);
+const STOP_JOIN: Duration = Duration::from_millis(1500);
 
 /// A pipeline ready to run.
 pub struct Pipeline {
@@ -157,7 +197,11 @@ impl Pipeline {
         let (state_tx, state) = watch::channel(State::Idle);
         Pipeline {
             control_rx,
-            handle: Handle { control, state },
+            handle: Handle {
+                control,
+                state,
+                progress: Arc::default(),
+            },
             state_tx,
         }
     }
@@ -166,8 +210,10 @@ impl Pipeline {
         self.handle.clone()
     }
 
-    /// Runs the conversation loop until [`Handle::stop`], a fatal capture error, or (with
+    /// Runs the conversation loop until [`Handle::stop`], a fatal error (capture failed or
+    /// ended, a stage died, an engine failing over and over), or (with
     /// `stop_at_end_of_input`) the end of file input. `on_turn` sees every turn's report.
+    /// Returns within about 2 s of a stop, whatever state the devices are in.
     pub async fn run(
         mut self,
         engines: Engines,
@@ -177,10 +223,18 @@ impl Pipeline {
         mut on_turn: impl FnMut(&TurnReport),
     ) -> Result<Summary, PipelineError> {
         let earcons = Earcons::load(&options.config.earcons, output_rate)?;
+        let progress = self.handle.progress.clone();
         let (signal_tx, mut signals) = mpsc::unbounded_channel::<Signal>();
+        let exits = |tx: &mpsc::UnboundedSender<Signal>| {
+            let tx = tx.clone();
+            move |exit| {
+                let _ = tx.send(Signal::Exited(exit));
+            }
+        };
+        let mut threads = Vec::new();
 
         let (listen_tx, listen_rx) = std_mpsc::channel();
-        let listener = {
+        {
             let tx = signal_tx.clone();
             let report = Box::new(move |h: Heard| tx.send(Signal::Heard(h)).is_ok());
             let settings = ListenerSettings {
@@ -192,28 +246,39 @@ impl Pipeline {
             };
             let l =
                 listener::Listener::new(engines.wake, engines.vad, engines.asr, settings, report);
-            let source = devices.source;
-            spawn("listener", move || l.run(source, listen_rx))?
-        };
+            let source = Box::new(Counted {
+                source: devices.source,
+                progress: progress.clone(),
+            });
+            threads.push(spawn("listener", exits(&signal_tx), move || {
+                l.run(source, listen_rx)
+            })?);
+        }
 
-        let reporter: reply::Reporter = {
+        let reporter: life::Reporter = {
             let tx = signal_tx.clone();
             Arc::new(move |e| {
                 let _ = tx.send(Signal::Event(e));
             })
         };
         let (out_tx, out_rx) = std_mpsc::channel();
-        let output = {
+        {
             let r = reporter.clone();
-            let o = output::Output::new(devices.speaker, Box::new(move |e| r(e)));
-            spawn("output", move || o.run(out_rx))?
-        };
+            let o = output::Output::new(devices.speaker, Box::new(move |e| r(e)), progress.clone());
+            threads.push(spawn("output", exits(&signal_tx), move || o.run(out_rx))?);
+        }
         let (tts_tx, tts_rx) = std_mpsc::channel();
-        let tts_thread = {
-            let (tts, out, r) = (engines.tts, out_tx.clone(), reporter.clone());
-            spawn("tts", move || reply::tts_thread(tts, tts_rx, out, r))?
-        };
-        drop(signal_tx);
+        {
+            let (tts, out, r, p) = (
+                engines.tts,
+                out_tx.clone(),
+                reporter.clone(),
+                progress.clone(),
+            );
+            threads.push(spawn("tts", exits(&signal_tx), move || {
+                reply::tts_thread(tts, tts_rx, out, r, p)
+            })?);
+        }
 
         let mut core = Conversation::new(
             options.system_prompt.clone(),
@@ -221,6 +286,7 @@ impl Pipeline {
             options.history_tokens,
         );
         let mut replies: HashMap<u64, CancellationToken> = HashMap::new();
+        let mut errors = supervise::ErrorBudget::new(MAX_ENGINE_ERRORS, ERROR_WINDOW);
         let mut summary = Summary::default();
         let mut input_ended = false;
         let mut result = Ok(());
@@ -231,15 +297,27 @@ impl Pipeline {
                     Some(Signal::Event(e)) => e,
                     Some(Signal::Heard(Heard::Event(e))) => e,
                     Some(Signal::Heard(Heard::InputEnded)) => {
+                        if !options.stop_at_end_of_input {
+                            result = Err(PipelineError::InputEnded { state: core.state() });
+                            break;
+                        }
                         log::info!("end of input");
                         input_ended = true;
-                        if options.stop_at_end_of_input && finished(&core, &replies) {
+                        if finished(&core, &replies) {
                             break;
                         }
                         continue;
                     }
                     Some(Signal::Heard(Heard::Fatal(e))) => {
                         result = Err(PipelineError::Capture(e));
+                        break;
+                    }
+                    Some(Signal::Exited(exit)) => {
+                        result = Err(PipelineError::StageDied {
+                            exit,
+                            state: core.state(),
+                            turn: core.current_turn(),
+                        });
                         break;
                     }
                     None => break,
@@ -253,8 +331,28 @@ impl Pipeline {
                     Some(Control::Stop) | None => break,
                 },
             };
-            if let Event::ReplyDone { turn, .. } = &event {
-                replies.remove(turn);
+            progress.controller.tick();
+            match &event {
+                Event::ReplyDone { turn, .. } => {
+                    replies.remove(turn);
+                }
+                Event::Failed { message, .. } => match errors.record(Instant::now()) {
+                    supervise::Verdict::Log { suppressed: 0 } => log::error!("{message}"),
+                    supervise::Verdict::Log { suppressed } => {
+                        log::error!("{message} ({suppressed} more since the last report)")
+                    }
+                    supervise::Verdict::Quiet => {}
+                    supervise::Verdict::Exhausted { count } => {
+                        result = Err(PipelineError::EngineErrors {
+                            count,
+                            window_s: ERROR_WINDOW.as_secs(),
+                            state: core.state(),
+                            last: message.clone(),
+                        });
+                        break;
+                    }
+                },
+                _ => {}
             }
             for command in core.handle(event) {
                 match command {
@@ -265,16 +363,22 @@ impl Pipeline {
                         }
                     }
                     Command::StartReply { turn, messages } => {
-                        let cancel = CancellationToken::new();
-                        replies.insert(turn, cancel.clone());
-                        tokio::spawn(reply::answer(
-                            turn,
+                        let life = ReplyLife::new(turn, reporter.clone());
+                        replies.insert(turn, life.cancel_token().clone());
+                        let guard = life.clone();
+                        let task = reply::answer(
+                            life,
                             messages,
                             engines.llm.clone(),
-                            cancel,
                             tts_tx.clone(),
                             reporter.clone(),
-                        ));
+                        );
+                        tokio::spawn(async move {
+                            if let Err(panic) = AssertUnwindSafe(task).catch_unwind().await {
+                                let why = supervise::panic_message(panic.as_ref());
+                                guard.fail(format!("the answer task panicked: {why}"));
+                            }
+                        });
                     }
                     Command::CancelReply { turn } => {
                         if let Some(cancel) = replies.get(&turn) {
@@ -300,33 +404,76 @@ impl Pipeline {
                     }
                 }
             }
-            if input_ended && options.stop_at_end_of_input && finished(&core, &replies) {
+            if input_ended && finished(&core, &replies) {
                 break;
             }
         }
 
+        if let Err(e) = &result {
+            log::error!("{e}; stopping");
+        }
+        // Bounded shutdown: cancel every answer, stop every thread, wait a little.
         for cancel in replies.values() {
             cancel.cancel();
         }
         let _ = listen_tx.send(ListenerCommand::Stop);
         drop(tts_tx);
-        let _ = out_tx.send(OutMsg::Stop);
+        let _ = out_tx.send(OutMsg::Stop {
+            deadline: Instant::now() + STOP_DRAIN,
+        });
         drop(out_tx);
-        // Joining blocks: do it off the tokio workers.
-        tokio::task::spawn_blocking(move || {
-            let _ = listener.join();
-            let _ = tts_thread.join();
-            let _ = output.join();
-        })
-        .await
-        .ok();
+        drop(signal_tx);
+        drop(reporter);
+        let deadline = tokio::time::Instant::now() + STOP_JOIN;
+        let mut running = threads.len();
+        while running > 0 {
+            match tokio::time::timeout_at(deadline, signals.recv()).await {
+                Ok(Some(Signal::Exited(exit))) => {
+                    running -= 1;
+                    if let Some(why) = &exit.panic {
+                        log::error!("the {} thread panicked while stopping: {why}", exit.stage);
+                    }
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(_) => {
+                    log::warn!(
+                        "{running} pipeline thread(s) still busy {} ms after the stop; not waiting",
+                        STOP_JOIN.as_millis()
+                    );
+                    break;
+                }
+            }
+        }
+        for t in threads {
+            if t.is_finished() {
+                let _ = t.join();
+            }
+        }
         result.map(|()| summary)
+    }
+}
+
+/// The capture source, counting the frames the listener takes (its watchdog progress).
+struct Counted {
+    source: Box<dyn FrameSource>,
+    progress: Arc<StageProgress>,
+}
+
+impl FrameSource for Counted {
+    fn read_frame(&mut self, frame: &mut [i16]) -> Result<listener::Read, String> {
+        let read = self.source.read_frame(frame);
+        if matches!(read, Ok(listener::Read::Frame(_))) {
+            self.progress.listener.tick();
+        }
+        read
     }
 }
 
 /// Nothing left to do for file input: no answer under way, not listening.
 fn finished(core: &Conversation, replies: &HashMap<u64, CancellationToken>) -> bool {
     replies.is_empty()
+        && core.answers_pending() == 0
         && matches!(
             core.state(),
             State::Idle | State::FollowUp | State::Error | State::Muted
@@ -335,10 +482,8 @@ fn finished(core: &Conversation, replies: &HashMap<u64, CancellationToken>) -> b
 
 fn spawn(
     what: &'static str,
+    on_exit: impl FnOnce(Exit) + Send + 'static,
     f: impl FnOnce() + Send + 'static,
 ) -> Result<std::thread::JoinHandle<()>, PipelineError> {
-    std::thread::Builder::new()
-        .name(format!("hearken-{what}"))
-        .spawn(f)
-        .map_err(|source| PipelineError::Thread { what, source })
+    supervise::spawn(what, on_exit, f).map_err(|source| PipelineError::Thread { what, source })
 }

@@ -2,11 +2,14 @@
 //! chunks of answers, feeds the playback ring without blocking, cancels an answer within
 //! one period, and works out how much of each answer reached the speaker.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::life::ReplyLife;
 use super::state::{Event, Stage};
+use super::supervise::StageProgress;
 use super::text::{played_text, SpokenChunk};
 
 /// What the output thread needs of a playback device (implemented by `audio::Playback`).
@@ -23,23 +26,27 @@ pub trait Speaker: Send {
     fn ended_at(&self) -> Option<Instant>;
     /// Samples written to the device since start (flushed ones excluded).
     fn written(&self) -> u64;
+    /// The device's own thread has ended (it panicked): nothing will ever play again.
+    fn is_dead(&self) -> bool {
+        false
+    }
 }
 
 #[derive(Debug)]
 pub enum OutMsg {
     Earcon(Vec<i16>),
-    /// A new spoken chunk of `turn`'s answer; its samples follow as `Pcm`.
+    /// A new spoken chunk of an answer; its samples follow as `Pcm`.
     Chunk {
-        turn: u64,
+        life: ReplyLife,
         text: String,
     },
     Pcm {
         turn: u64,
         samples: Vec<i16>,
     },
-    /// No more audio for `turn`.
+    /// No more audio for this answer: finish it once played.
     End {
-        turn: u64,
+        life: ReplyLife,
         fallback: bool,
     },
     /// `at`: when the cancel was decided (barge-in latency is measured from it).
@@ -47,7 +54,10 @@ pub enum OutMsg {
         turn: u64,
         at: Instant,
     },
-    Stop,
+    /// Cut off any answer, play what earcons are queued until `deadline`, then return.
+    Stop {
+        deadline: Instant,
+    },
 }
 
 struct Item {
@@ -61,6 +71,7 @@ struct Item {
 
 /// The answer being played and what is known of it.
 struct Answer {
+    life: ReplyLife,
     turn: u64,
     chunks: Vec<SpokenChunk>,
     /// Speaker position (in `written` terms) where each chunk's first sample lands.
@@ -76,73 +87,91 @@ pub struct Output {
     position: u64,
     queue: VecDeque<Item>,
     answer: Option<Answer>,
-    cancelled: HashSet<u64>,
     report: Box<dyn FnMut(Event) + Send>,
+    progress: Arc<StageProgress>,
 }
 
 const TICK: Duration = Duration::from_millis(5);
+/// How long earcons may still play when the controller vanished without a `Stop`.
+const SHUTDOWN_DRAIN: Duration = Duration::from_millis(500);
 
 impl Output {
-    pub fn new(speaker: Box<dyn Speaker>, report: Box<dyn FnMut(Event) + Send>) -> Self {
+    pub fn new(
+        speaker: Box<dyn Speaker>,
+        report: Box<dyn FnMut(Event) + Send>,
+        progress: Arc<StageProgress>,
+    ) -> Self {
         let position = speaker.written();
         Output {
             speaker,
             position,
             queue: VecDeque::new(),
             answer: None,
-            cancelled: HashSet::new(),
             report,
+            progress,
         }
     }
 
-    /// Runs until `Stop` or until every sender is gone; plays out what is queued first.
+    /// Runs until `Stop` or until every sender is gone; then cuts off any answer and plays
+    /// queued earcons until the stop's deadline at the latest.
     pub fn run(mut self, messages: Receiver<OutMsg>) {
-        let mut open = true;
-        while open || !self.queue.is_empty() {
+        let deadline = loop {
+            self.progress.output.tick();
             let wait = if self.queue.is_empty() && self.answer.is_none() {
                 Duration::from_millis(50)
             } else {
                 TICK
             };
-            if open {
-                match messages.recv_timeout(wait) {
-                    Ok(msg) => {
-                        open = self.handle(msg);
-                        while open {
-                            match messages.try_recv() {
-                                Ok(msg) => open = self.handle(msg),
-                                Err(_) => break,
-                            }
+            let stop = match messages.recv_timeout(wait) {
+                Ok(msg) => {
+                    let mut stop = self.handle(msg);
+                    while stop.is_none() {
+                        match messages.try_recv() {
+                            Ok(msg) => stop = self.handle(msg),
+                            Err(_) => break,
                         }
                     }
-                    Err(RecvTimeoutError::Timeout) => {}
-                    Err(RecvTimeoutError::Disconnected) => open = false,
+                    stop
                 }
-            } else {
-                std::thread::sleep(TICK);
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => Some(Instant::now() + SHUTDOWN_DRAIN),
+            };
+            if let Some(deadline) = stop {
+                break deadline;
+            }
+            if self.speaker.is_dead() {
+                // Answers would wait forever for a speaker that never plays: let the
+                // supervisor see this thread end.
+                log::error!("the playback thread has stopped; the speaker is gone for good");
+                return;
             }
             self.pump();
             self.check_answer();
+        };
+        if let Some(answer) = &self.answer {
+            self.cancel(answer.turn, Instant::now());
         }
-        while !self.speaker.is_idle() {
+        while Instant::now() < deadline && !(self.queue.is_empty() && self.speaker.is_idle()) {
+            self.pump();
             std::thread::sleep(TICK);
         }
     }
 
-    fn handle(&mut self, msg: OutMsg) -> bool {
+    /// Returns the deadline of a `Stop`.
+    fn handle(&mut self, msg: OutMsg) -> Option<Instant> {
         match msg {
-            OutMsg::Stop => return false,
+            OutMsg::Stop { deadline } => return Some(deadline),
             OutMsg::Earcon(samples) => self.queue.push_back(Item {
                 turn: None,
                 starts_chunk: None,
                 samples,
                 sent: 0,
             }),
-            OutMsg::Chunk { turn, text } => {
-                if self.cancelled.contains(&turn) {
-                    return true;
+            OutMsg::Chunk { life, text } => {
+                if life.is_cancelled() {
+                    return None;
                 }
-                let answer = self.answer_for(turn);
+                let answer = self.answer_for(life);
                 answer.chunks.push(SpokenChunk {
                     text,
                     samples: 0,
@@ -150,48 +179,57 @@ impl Output {
                 });
                 answer.starts.push(u64::MAX);
             }
-            OutMsg::Pcm { turn, samples } => {
-                if self.cancelled.contains(&turn) || samples.is_empty() {
-                    return true;
-                }
-                let answer = self.answer_for(turn);
-                if answer.chunks.is_empty() {
-                    answer.chunks.push(SpokenChunk {
-                        text: String::new(),
-                        samples: 0,
-                        played: 0,
-                    });
-                    answer.starts.push(u64::MAX);
-                }
-                let index = answer.chunks.len() - 1;
-                let chunk = &mut answer.chunks[index];
-                let starts_chunk = (chunk.samples == 0).then_some(index);
-                chunk.samples += samples.len();
-                self.queue.push_back(Item {
-                    turn: Some(turn),
-                    starts_chunk,
-                    samples,
-                    sent: 0,
-                });
-            }
-            OutMsg::End { turn, fallback } => {
-                if !self.cancelled.contains(&turn) {
-                    self.answer_for(turn).ended = Some(fallback);
+            OutMsg::Pcm { turn, samples } => self.queue_pcm(turn, samples),
+            OutMsg::End { life, fallback } => {
+                if !life.is_cancelled() {
+                    self.answer_for(life).ended = Some(fallback);
                 }
             }
             OutMsg::Cancel { turn, at } => self.cancel(turn, at),
         }
-        true
+        None
     }
 
-    fn answer_for(&mut self, turn: u64) -> &mut Answer {
+    /// Audio of an answer that was cut off (or never announced) is dropped.
+    fn queue_pcm(&mut self, turn: u64, samples: Vec<i16>) {
+        let Some(answer) = self
+            .answer
+            .as_mut()
+            .filter(|a| a.turn == turn && !a.life.is_cancelled())
+        else {
+            return;
+        };
+        let Some(index) = answer.chunks.len().checked_sub(1) else {
+            return;
+        };
+        if samples.is_empty() {
+            return;
+        }
+        let chunk = &mut answer.chunks[index];
+        let starts_chunk = (chunk.samples == 0).then_some(index);
+        chunk.samples += samples.len();
+        self.queue.push_back(Item {
+            turn: Some(turn),
+            starts_chunk,
+            samples,
+            sent: 0,
+        });
+    }
+
+    fn answer_for(&mut self, life: ReplyLife) -> &mut Answer {
+        let turn = life.turn();
         if self.answer.as_ref().is_none_or(|a| a.turn != turn) {
             if let Some(old) = self.answer.take() {
                 // A newer answer replaces one that was never ended: treat it as cut off.
-                self.cancelled.insert(old.turn);
+                old.life.cancel_token().cancel();
+                self.queue.retain(|item| item.turn != Some(old.turn));
+                let written = self.speaker.written();
+                let mut old = old;
+                account(&mut old, written);
                 self.finish(old, true);
             }
             self.answer = Some(Answer {
+                life,
                 turn,
                 chunks: Vec::new(),
                 starts: Vec::new(),
@@ -204,7 +242,6 @@ impl Output {
     }
 
     fn cancel(&mut self, turn: u64, at: Instant) {
-        self.cancelled.insert(turn);
         if self.answer.as_ref().is_none_or(|a| a.turn != turn) {
             return;
         }
@@ -217,7 +254,7 @@ impl Output {
         }
         self.position = written;
         log::info!(
-            "answer {turn} cut off {:.1} ms after the barge-in",
+            "answer {turn} cut off {:.1} ms after it was cancelled",
             at.elapsed().as_secs_f64() * 1000.0
         );
         let mut answer = self.answer.take().expect("checked");
@@ -291,13 +328,12 @@ impl Output {
                 });
             }
         }
-        (self.report)(Event::ReplyDone {
-            turn: answer.turn,
-            played: played_text(&answer.chunks),
+        answer.life.finish(
+            played_text(&answer.chunks),
             interrupted,
-            fallback: answer.ended.unwrap_or(false),
+            answer.ended.unwrap_or(false),
             playback_end,
-        });
+        );
     }
 }
 
@@ -315,8 +351,9 @@ fn account(answer: &mut Answer, written: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::life::{Outcome, Reporter};
     use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::{mpsc, Arc};
+    use std::sync::{mpsc, Mutex};
 
     /// A device that takes samples only up to a budget the test raises: what it took is
     /// what "played".
@@ -325,6 +362,8 @@ mod tests {
         written: u64,
         first: Option<Instant>,
         armed: bool,
+        idle: bool,
+        dead: Arc<std::sync::atomic::AtomicBool>,
     }
     impl Speaker for Budgeted {
         fn write(&mut self, samples: &[i16]) -> usize {
@@ -349,7 +388,7 @@ mod tests {
             self.first
         }
         fn is_idle(&self) -> bool {
-            true
+            self.idle
         }
         fn ended_at(&self) -> Option<Instant> {
             Some(Instant::now())
@@ -357,66 +396,127 @@ mod tests {
         fn written(&self) -> u64 {
             self.written
         }
+        fn is_dead(&self) -> bool {
+            self.dead.load(Ordering::SeqCst)
+        }
     }
 
-    fn start(budget: u64) -> (mpsc::Sender<OutMsg>, mpsc::Receiver<Event>, Arc<AtomicU64>) {
+    struct Rig {
+        tx: mpsc::Sender<OutMsg>,
+        rx: mpsc::Receiver<Event>,
+        budget: Arc<AtomicU64>,
+        report: Reporter,
+        thread: std::thread::JoinHandle<()>,
+        dead: Arc<std::sync::atomic::AtomicBool>,
+    }
+
+    fn start(budget: u64) -> Rig {
+        start_with(budget, true)
+    }
+
+    fn start_with(budget: u64, idle: bool) -> Rig {
         let budget = Arc::new(AtomicU64::new(budget));
+        let dead = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let speaker = Budgeted {
             budget: budget.clone(),
             written: 0,
             first: None,
             armed: false,
+            idle,
+            dead: dead.clone(),
         };
         let (tx, rx) = mpsc::channel();
         let (etx, erx) = mpsc::channel();
+        let etx = Arc::new(Mutex::new(etx));
+        let report: Reporter = Arc::new(move |e| {
+            let _ = etx.lock().unwrap().send(e);
+        });
+        let r = report.clone();
         let out = Output::new(
             Box::new(speaker),
-            Box::new(move |e| {
-                let _ = etx.send(e);
-            }),
+            Box::new(move |e| r(e)),
+            Arc::new(StageProgress::default()),
         );
-        std::thread::spawn(move || out.run(rx));
-        (tx, erx, budget)
+        let thread = std::thread::spawn(move || out.run(rx));
+        Rig {
+            tx,
+            rx: erx,
+            budget,
+            report,
+            thread,
+            dead,
+        }
     }
 
-    fn speak(tx: &mpsc::Sender<OutMsg>, turn: u64, text: &str, n: usize) {
-        tx.send(OutMsg::Chunk {
-            turn,
-            text: text.into(),
-        })
-        .unwrap();
-        tx.send(OutMsg::Pcm {
-            turn,
-            samples: vec![1; n],
-        })
-        .unwrap();
-    }
+    impl Rig {
+        fn life(&self, turn: u64) -> ReplyLife {
+            ReplyLife::new(turn, self.report.clone())
+        }
 
-    fn done(rx: &mpsc::Receiver<Event>) -> (String, bool) {
-        loop {
-            match rx.recv_timeout(Duration::from_secs(5)).expect("reply done") {
-                Event::ReplyDone {
-                    played,
-                    interrupted,
-                    ..
-                } => return (played, interrupted),
-                _ => continue,
+        fn speak(&self, life: &ReplyLife, text: &str, n: usize) {
+            self.tx
+                .send(OutMsg::Chunk {
+                    life: life.clone(),
+                    text: text.into(),
+                })
+                .unwrap();
+            self.tx
+                .send(OutMsg::Pcm {
+                    turn: life.turn(),
+                    samples: vec![1; n],
+                })
+                .unwrap();
+        }
+
+        fn end(&self, life: &ReplyLife) {
+            self.tx
+                .send(OutMsg::End {
+                    life: life.clone(),
+                    fallback: false,
+                })
+                .unwrap();
+        }
+
+        /// What the controller does on barge-in.
+        fn cancel(&self, life: &ReplyLife) {
+            life.cancel_token().cancel();
+            self.tx
+                .send(OutMsg::Cancel {
+                    turn: life.turn(),
+                    at: Instant::now(),
+                })
+                .unwrap();
+        }
+
+        fn done(&self) -> (u64, String, Outcome) {
+            loop {
+                match self
+                    .rx
+                    .recv_timeout(Duration::from_secs(5))
+                    .expect("reply done")
+                {
+                    Event::ReplyDone {
+                        turn,
+                        played,
+                        outcome,
+                        ..
+                    } => return (turn, played, outcome),
+                    _ => continue,
+                }
             }
         }
     }
 
     #[test]
     fn a_played_out_answer_reports_all_of_it_after_the_earcon() {
-        let (tx, rx, _) = start(u64::MAX);
-        tx.send(OutMsg::Earcon(vec![5; 300])).unwrap();
-        speak(&tx, 1, "One two.", 1000);
-        speak(&tx, 1, "Three four.", 1000);
-        tx.send(OutMsg::End {
-            turn: 1,
-            fallback: false,
-        })
-        .unwrap();
-        let first = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        let rig = start(u64::MAX);
+        rig.tx.send(OutMsg::Earcon(vec![5; 300])).unwrap();
+        let one = rig.life(1);
+        rig.speak(&one, "One two.", 1000);
+        rig.speak(&one, "Three four.", 1000);
+        rig.end(&one);
+        drop(one);
+        let first = rig.rx.recv_timeout(Duration::from_secs(5)).unwrap();
         assert!(matches!(
             first,
             Event::Stage {
@@ -425,32 +525,80 @@ mod tests {
                 ..
             }
         ));
-        assert_eq!(done(&rx), ("One two. Three four.".into(), false));
+        assert_eq!(
+            rig.done(),
+            (1, "One two. Three four.".into(), Outcome::Played)
+        );
     }
 
     #[test]
     fn cancel_keeps_only_what_the_device_took() {
         // Earcon 300 + first chunk 1000 + half of the second.
-        let (tx, rx, budget) = start(300 + 1000 + 500);
-        tx.send(OutMsg::Earcon(vec![5; 300])).unwrap();
-        speak(&tx, 1, "One two.", 1000);
-        speak(&tx, 1, "Three four five six.", 1000);
+        let rig = start(300 + 1000 + 500);
+        rig.tx.send(OutMsg::Earcon(vec![5; 300])).unwrap();
+        let one = rig.life(1);
+        rig.speak(&one, "One two.", 1000);
+        rig.speak(&one, "Three four five six.", 1000);
         std::thread::sleep(Duration::from_millis(50));
-        tx.send(OutMsg::Cancel {
-            turn: 1,
-            at: Instant::now(),
-        })
-        .unwrap();
-        assert_eq!(done(&rx), ("One two. Three four".into(), true));
+        rig.cancel(&one);
+        assert_eq!(
+            rig.done(),
+            (1, "One two. Three four".into(), Outcome::Interrupted)
+        );
         // Late audio of the cancelled turn is dropped; the next turn plays.
-        budget.store(u64::MAX, Ordering::SeqCst);
-        speak(&tx, 1, "late", 100);
-        speak(&tx, 2, "Next.", 100);
-        tx.send(OutMsg::End {
-            turn: 2,
-            fallback: false,
-        })
-        .unwrap();
-        assert_eq!(done(&rx), ("Next.".into(), false));
+        rig.budget.store(u64::MAX, Ordering::SeqCst);
+        rig.speak(&one, "late", 100);
+        drop(one);
+        let two = rig.life(2);
+        rig.speak(&two, "Next.", 100);
+        rig.end(&two);
+        assert_eq!(rig.done(), (2, "Next.".into(), Outcome::Played));
+    }
+
+    #[test]
+    fn an_answer_cancelled_before_its_audio_arrived_still_reports() {
+        let rig = start(u64::MAX);
+        let one = rig.life(1);
+        // Barge-in while the LLM is still thinking: the output thread never saw turn 1.
+        rig.cancel(&one);
+        let in_flight = one.clone();
+        drop(one);
+        rig.speak(&in_flight, "Too late.", 100);
+        drop(in_flight);
+        assert_eq!(rig.done(), (1, String::new(), Outcome::Interrupted));
+    }
+
+    #[test]
+    fn stop_cuts_the_answer_and_returns_by_its_deadline_on_a_stuck_speaker() {
+        // A speaker that never plays out (the device is gone).
+        let rig = start_with(0, false);
+        let one = rig.life(1);
+        rig.speak(&one, "Never heard.", 1000);
+        rig.end(&one);
+        drop(one);
+        let asked = Instant::now();
+        rig.tx
+            .send(OutMsg::Stop {
+                deadline: asked + Duration::from_millis(300),
+            })
+            .unwrap();
+        assert_eq!(rig.done(), (1, String::new(), Outcome::Interrupted));
+        rig.thread.join().unwrap();
+        assert!(asked.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn a_dead_playback_thread_ends_the_output_thread_and_its_answer() {
+        let rig = start(0);
+        let one = rig.life(1);
+        rig.speak(&one, "Never heard.", 1000);
+        rig.end(&one);
+        drop(one);
+        rig.dead.store(true, Ordering::SeqCst);
+        // The answer the output thread held ends with it.
+        let (turn, played, outcome) = rig.done();
+        assert_eq!((turn, played.as_str()), (1, ""));
+        assert!(matches!(outcome, Outcome::Failed(_)), "{outcome:?}");
+        rig.thread.join().unwrap();
     }
 }

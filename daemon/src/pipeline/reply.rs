@@ -1,44 +1,48 @@
 //! Answering: the LLM stream (on tokio) cut into sentences, each spoken by the TTS thread
-//! into the output thread. Cancelling the turn's token stops all three.
+//! into the output thread. Every piece of work carries the answer's [`ReplyLife`]:
+//! cancelling it stops all three, and its completion reports the end exactly once.
 
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 use std::time::Instant;
 
 use futures::StreamExt;
-use tokio_util::sync::CancellationToken;
 
+use super::life::{ReplyLife, Reporter};
 use super::output::OutMsg;
 use super::state::{Event, Stage};
+use super::supervise::StageProgress;
 use crate::llm::{ChatMessage, ChatModel, Chunker};
 use crate::tts::Synthesizer;
 
 /// Work for the TTS thread.
 pub enum TtsJob {
     Speak {
-        turn: u64,
+        life: ReplyLife,
         text: String,
-        cancel: CancellationToken,
     },
+    /// No more text for this answer: the output thread finishes it once played.
     End {
-        turn: u64,
+        life: ReplyLife,
         fallback: bool,
     },
 }
 
-pub type Reporter = Arc<dyn Fn(Event) + Send + Sync>;
+/// What is said when the model answered nothing at all.
+pub const NO_ANSWER: &str = "Sorry, I have no answer to that.";
 
 /// Streams the answer to `messages` and hands it to the TTS thread sentence by sentence.
 /// On an LLM failure before anything was said, the spoken apology for that failure is
-/// sent instead.
+/// sent instead. Returns at once when the answer is cancelled.
 pub async fn answer(
-    turn: u64,
+    life: ReplyLife,
     messages: Vec<ChatMessage>,
     llm: Arc<dyn ChatModel>,
-    cancel: CancellationToken,
     tts: Sender<TtsJob>,
     report: Reporter,
 ) {
+    let turn = life.turn();
+    let cancel = life.cancel_token().clone();
     let stage = |stage, at| report(Event::Stage { turn, stage, at });
     stage(Stage::LlmRequest, Instant::now());
     let mut stream = llm.stream(messages, cancel.clone());
@@ -52,9 +56,8 @@ pub async fn answer(
         }
         *said = true;
         let _ = tts.send(TtsJob::Speak {
-            turn,
+            life: life.clone(),
             text,
-            cancel: cancel.clone(),
         });
     };
     loop {
@@ -96,34 +99,38 @@ pub async fn answer(
     };
     if !said_anything {
         // The model said nothing at all: say so rather than leave the user waiting.
-        speak(
-            "Sorry, I have no answer to that.".into(),
-            &mut said_anything,
-        );
+        speak(NO_ANSWER.into(), &mut said_anything);
     }
-    let _ = tts.send(TtsJob::End { turn, fallback });
+    let _ = tts.send(TtsJob::End {
+        life: life.clone(),
+        fallback,
+    });
 }
 
 /// Runs the synthesizer: speaks each job into the output thread until the channel closes.
+/// A synthesis error fails that answer only.
 pub fn tts_thread(
     mut tts: Box<dyn Synthesizer>,
     jobs: Receiver<TtsJob>,
     out: Sender<OutMsg>,
     report: Reporter,
+    progress: Arc<StageProgress>,
 ) {
     let mut first_audio_turn = 0;
     while let Ok(job) = jobs.recv() {
+        progress.tts.tick();
         match job {
-            TtsJob::Speak { turn, text, cancel } => {
-                if cancel.is_cancelled() {
+            TtsJob::Speak { life, text } => {
+                if life.is_cancelled() {
                     continue;
                 }
+                let turn = life.turn();
                 let _ = out.send(OutMsg::Chunk {
-                    turn,
+                    life: life.clone(),
                     text: text.clone(),
                 });
                 let mut sink = |pcm: &[i16]| {
-                    if cancel.is_cancelled() {
+                    if life.is_cancelled() {
                         return false;
                     }
                     if first_audio_turn != turn && !pcm.is_empty() {
@@ -141,12 +148,19 @@ pub fn tts_thread(
                     .is_ok()
                 };
                 if let Err(e) = tts.synthesize(&text, &mut sink) {
-                    log::error!("turn {turn}: {e}");
-                    report(Event::Failed(e.to_string()));
+                    log::error!("turn {turn}: speaking {text:?} failed: {e}");
+                    life.fail(format!("speaking failed: {e}"));
+                    // What was played of it is reported by the output thread.
+                    let _ = out.send(OutMsg::Cancel {
+                        turn,
+                        at: Instant::now(),
+                    });
                 }
             }
-            TtsJob::End { turn, fallback } => {
-                let _ = out.send(OutMsg::End { turn, fallback });
+            TtsJob::End { life, fallback } => {
+                if !life.is_cancelled() {
+                    let _ = out.send(OutMsg::End { life, fallback });
+                }
             }
         }
     }

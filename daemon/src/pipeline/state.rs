@@ -5,6 +5,7 @@
 use std::time::Instant;
 
 use super::earcon::Cue;
+pub use super::life::Outcome;
 use super::timeline::{stamp, Timeline, Trigger, TurnReport};
 use crate::llm::{ChatMessage, History};
 
@@ -51,19 +52,21 @@ pub enum Event {
         stage: Stage,
         at: Instant,
     },
-    /// The answer ended: played out, cancelled (barge-in, mute) or failed.
+    /// The answer ended, exactly once per `StartReply` (see [`super::life`]).
     ReplyDone {
         turn: u64,
         /// What reached the speaker.
         played: String,
-        interrupted: bool,
-        /// The LLM failed and `played` is the spoken apology.
-        fallback: bool,
+        outcome: Outcome,
         playback_end: Option<Instant>,
     },
     Mute(bool),
-    /// An engine failed; the daemon plays the error cue and carries on.
-    Failed(String),
+    /// A listening engine (wake word, VAD, ASR) failed; `turn` is the turn it was
+    /// listening for, if any. The daemon plays the error cue and carries on.
+    Failed {
+        turn: Option<u64>,
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,16 +102,30 @@ pub enum Command {
     Entered(State),
 }
 
+/// One turn, from its trigger to the end of its answer.
 #[derive(Debug, Clone)]
 struct Turn {
     id: u64,
     trigger: Trigger,
     transcript: String,
     timeline: Timeline,
+    /// Its question is ready but waits for cancelled answers to report what they played,
+    /// so that the history sent with it is complete.
+    waiting: bool,
 }
 
 impl Turn {
-    fn report(&self, reply: String, interrupted: bool, fallback: bool) -> TurnReport {
+    fn new(id: u64, trigger: Trigger) -> Self {
+        Turn {
+            id,
+            trigger,
+            transcript: String::new(),
+            timeline: Timeline::default(),
+            waiting: false,
+        }
+    }
+
+    fn report(&self, reply: String, outcome: &Outcome) -> TurnReport {
         TurnReport {
             turn: self.id,
             wake_word: match &self.trigger {
@@ -122,8 +139,12 @@ impl Turn {
             },
             transcript: self.transcript.clone(),
             reply,
-            interrupted,
-            fallback,
+            interrupted: matches!(outcome, Outcome::Interrupted),
+            fallback: matches!(outcome, Outcome::Fallback),
+            error: match outcome {
+                Outcome::Failed(why) => Some(why.clone()),
+                _ => None,
+            },
             no_speech: self.transcript.is_empty(),
             timeline: self.timeline.to_ms(),
         }
@@ -136,12 +157,11 @@ pub struct Conversation {
     follow_up: bool,
     /// Past exchanges, as heard.
     history: History,
-    /// The turn being listened to or answered.
+    /// The turn being listened to, thought about or answered.
     current: Option<Turn>,
-    /// A cancelled answer still winding down; its history entry lands when it reports done.
-    cancelled: Vec<Turn>,
-    /// An utterance that waits for a cancelled answer to finish, so its history is complete.
-    waiting: bool,
+    /// Turns whose answer was cancelled and has not yet reported what it played. Every
+    /// answer reports exactly once, so this empties.
+    winding_down: Vec<Turn>,
 }
 
 impl Conversation {
@@ -153,8 +173,7 @@ impl Conversation {
             follow_up,
             history: History::new(history_tokens),
             current: None,
-            cancelled: Vec::new(),
-            waiting: false,
+            winding_down: Vec::new(),
         }
     }
 
@@ -166,6 +185,251 @@ impl Conversation {
         &self.history
     }
 
+    /// The turn being listened to or answered.
+    pub fn current_turn(&self) -> Option<u64> {
+        self.current.as_ref().map(|t| t.id)
+    }
+
+    /// Answers started and not yet reported done (the current one and cancelled ones).
+    pub fn answers_pending(&self) -> usize {
+        let current = self
+            .current
+            .as_ref()
+            .is_some_and(|t| !t.waiting && self.answering());
+        self.winding_down.len() + usize::from(current)
+    }
+
+    fn answering(&self) -> bool {
+        matches!(self.state, State::Thinking | State::Speaking)
+    }
+
+    /// The whole machine: one handler per event.
+    pub fn handle(&mut self, event: Event) -> Vec<Command> {
+        let mut out = Vec::new();
+        if self.state == State::Muted && !matches!(event, Event::Mute(_) | Event::ReplyDone { .. })
+        {
+            return out;
+        }
+        match event {
+            Event::Mute(true) => self.on_mute(&mut out),
+            Event::Mute(false) => self.on_unmute(&mut out),
+            Event::TurnStarted { turn, trigger, at } => {
+                self.on_turn_started(turn, trigger, at, &mut out)
+            }
+            Event::SpeechStarted { turn, at } => self.on_speech_started(turn, at),
+            Event::Utterance {
+                turn,
+                text,
+                speech_end,
+                endpoint,
+                asr_final,
+            } => self.on_utterance(turn, text, speech_end, endpoint, asr_final, &mut out),
+            Event::NoSpeech { turn } => self.on_no_speech(turn, &mut out),
+            Event::Stage { turn, stage, at } => self.on_stage(turn, stage, at, &mut out),
+            Event::ReplyDone {
+                turn,
+                played,
+                outcome,
+                playback_end,
+            } => self.on_reply_done(turn, played, outcome, playback_end, &mut out),
+            Event::Failed { turn, message } => self.on_failed(turn, &message, &mut out),
+        }
+        out
+    }
+
+    fn on_mute(&mut self, out: &mut Vec<Command>) {
+        self.cancel_current(out);
+        out.push(Command::MuteListener(true));
+        self.enter(State::Muted, out);
+    }
+
+    fn on_unmute(&mut self, out: &mut Vec<Command>) {
+        if self.state == State::Muted {
+            out.push(Command::MuteListener(false));
+            self.enter(State::Idle, out);
+        }
+    }
+
+    /// Barge-in too: a new turn while answering cancels the answer.
+    fn on_turn_started(
+        &mut self,
+        turn: u64,
+        trigger: Trigger,
+        at: Instant,
+        out: &mut Vec<Command>,
+    ) {
+        self.cancel_current(out);
+        let follow_up = matches!(trigger, Trigger::FollowUp);
+        if !follow_up {
+            out.push(Command::Earcon(Cue::Wake));
+        }
+        let mut t = Turn::new(turn, trigger);
+        stamp(&mut t.timeline.wake, at);
+        if follow_up {
+            stamp(&mut t.timeline.speech_start, at);
+        }
+        self.current = Some(t);
+        self.enter(State::Listening, out);
+    }
+
+    fn on_speech_started(&mut self, turn: u64, at: Instant) {
+        if let Some(t) = self.current_mut(turn) {
+            stamp(&mut t.timeline.speech_start, at);
+        }
+    }
+
+    fn on_utterance(
+        &mut self,
+        turn: u64,
+        text: String,
+        speech_end: Option<Instant>,
+        endpoint: Instant,
+        asr_final: Instant,
+        out: &mut Vec<Command>,
+    ) {
+        if self.state != State::Listening {
+            return;
+        }
+        let Some(t) = self.current_mut(turn) else {
+            return;
+        };
+        if let Some(end) = speech_end {
+            stamp(&mut t.timeline.speech_end, end);
+        }
+        stamp(&mut t.timeline.endpoint, endpoint);
+        stamp(&mut t.timeline.asr_final, asr_final);
+        out.push(Command::Earcon(Cue::Done));
+        let text = text.trim().to_string();
+        if text.is_empty() {
+            self.end_without_answer(out);
+            return;
+        }
+        t.transcript = text;
+        self.enter(State::Thinking, out);
+        if self.winding_down.is_empty() {
+            self.start_reply(out);
+        } else if let Some(t) = self.current.as_mut() {
+            t.waiting = true;
+        }
+    }
+
+    fn on_no_speech(&mut self, turn: u64, out: &mut Vec<Command>) {
+        if self.current_mut(turn).is_none() {
+            return;
+        }
+        match self.state {
+            State::Listening => {
+                out.push(Command::Earcon(Cue::Done));
+                self.end_without_answer(out);
+            }
+            State::FollowUp => {
+                self.current = None;
+                self.enter(State::Idle, out);
+            }
+            _ => {}
+        }
+    }
+
+    /// Stamps the turn's timeline, also for an answer already cut off: its report shows
+    /// how far it got.
+    fn on_stage(&mut self, turn: u64, stage: Stage, at: Instant, out: &mut Vec<Command>) {
+        let is_current = self.current_turn() == Some(turn);
+        let Some(t) = self
+            .current
+            .iter_mut()
+            .chain(self.winding_down.iter_mut())
+            .find(|t| t.id == turn)
+        else {
+            return;
+        };
+        let tl = &mut t.timeline;
+        match stage {
+            Stage::LlmRequest => stamp(&mut tl.llm_request, at),
+            Stage::LlmFirstToken => stamp(&mut tl.llm_first_token, at),
+            Stage::FirstChunk => stamp(&mut tl.first_chunk, at),
+            Stage::FirstTtsAudio => stamp(&mut tl.first_tts_audio, at),
+            Stage::FirstSampleWritten => {
+                stamp(&mut tl.first_sample_written, at);
+                if is_current && self.state == State::Thinking {
+                    self.enter(State::Speaking, out);
+                }
+            }
+        }
+    }
+
+    fn on_reply_done(
+        &mut self,
+        turn: u64,
+        played: String,
+        outcome: Outcome,
+        playback_end: Option<Instant>,
+        out: &mut Vec<Command>,
+    ) {
+        if let Some(i) = self.winding_down.iter().position(|t| t.id == turn) {
+            let t = self.winding_down.remove(i);
+            self.finish_cancelled(t, played, outcome, playback_end, out);
+            return;
+        }
+        let answered = self.answering()
+            && self
+                .current
+                .as_ref()
+                .is_some_and(|t| t.id == turn && !t.waiting);
+        if !answered {
+            log::debug!("answer {turn} reported after its turn was over");
+            return;
+        }
+        let mut t = self.current.take().expect("checked");
+        if let Some(end) = playback_end {
+            stamp(&mut t.timeline.playback_end, end);
+        }
+        if matches!(outcome, Outcome::Played | Outcome::Interrupted) {
+            self.remember(&t.transcript, &played);
+        }
+        out.push(Command::Report(Box::new(t.report(played, &outcome))));
+        if let Outcome::Failed(why) = &outcome {
+            log::error!("turn {turn}: {why}");
+            out.push(Command::Earcon(Cue::Error));
+            out.push(Command::Release {
+                turn,
+                follow_up: false,
+            });
+            self.enter(State::Error, out);
+            return;
+        }
+        out.push(Command::Release {
+            turn,
+            follow_up: self.follow_up,
+        });
+        if self.follow_up {
+            // The follow-up keeps the turn id: speech in the window starts the next.
+            self.current = Some(Turn::new(turn, Trigger::FollowUp));
+            self.enter(State::FollowUp, out);
+        } else {
+            self.enter(State::Idle, out);
+        }
+    }
+
+    /// A listening engine failed. While an answer plays it goes on (the listener recovers
+    /// by itself); otherwise the turn ends with the error cue, once, not on every frame.
+    fn on_failed(&mut self, turn: Option<u64>, message: &str, out: &mut Vec<Command>) {
+        if turn.is_some() && turn != self.current_turn() {
+            log::debug!("failure of a finished turn: {message}");
+            return;
+        }
+        if self.answering() || self.state == State::Error {
+            return;
+        }
+        if let Some(t) = self.current.take() {
+            out.push(Command::Release {
+                turn: t.id,
+                follow_up: false,
+            });
+        }
+        out.push(Command::Earcon(Cue::Error));
+        self.enter(State::Error, out);
+    }
+
     fn enter(&mut self, state: State, out: &mut Vec<Command>) {
         if self.state != state {
             self.state = state;
@@ -173,227 +437,53 @@ impl Conversation {
         }
     }
 
-    fn is_current(&self, turn: u64) -> bool {
-        self.current.as_ref().is_some_and(|t| t.id == turn)
+    fn current_mut(&mut self, turn: u64) -> Option<&mut Turn> {
+        self.current.as_mut().filter(|t| t.id == turn)
     }
 
-    pub fn handle(&mut self, event: Event) -> Vec<Command> {
-        let mut out = Vec::new();
-        match event {
-            Event::Mute(true) => {
-                self.cancel_current(&mut out);
-                self.current = None;
-                out.push(Command::MuteListener(true));
-                self.enter(State::Muted, &mut out);
-            }
-            Event::Mute(false) => {
-                if self.state == State::Muted {
-                    out.push(Command::MuteListener(false));
-                    self.enter(State::Idle, &mut out);
-                }
-            }
-            _ if self.state == State::Muted => {
-                // A reply cancelled by the mute may still report in; keep its history.
-                if let Event::ReplyDone {
-                    turn,
-                    played,
-                    playback_end,
-                    ..
-                } = event
-                {
-                    self.finish_cancelled(turn, played, playback_end, &mut out);
-                }
-            }
-            Event::TurnStarted { turn, trigger, at } => {
-                // Barge-in: a new turn while answering cancels the answer.
-                self.cancel_current(&mut out);
-                if !matches!(trigger, Trigger::FollowUp) {
-                    out.push(Command::Earcon(Cue::Wake));
-                }
-                let mut timeline = Timeline::default();
-                stamp(&mut timeline.wake, at);
-                if matches!(trigger, Trigger::FollowUp) {
-                    stamp(&mut timeline.speech_start, at);
-                }
-                self.current = Some(Turn {
-                    id: turn,
-                    trigger,
-                    transcript: String::new(),
-                    timeline,
-                });
-                self.enter(State::Listening, &mut out);
-            }
-            Event::SpeechStarted { turn, at } => {
-                if let Some(t) = self.current.as_mut().filter(|t| t.id == turn) {
-                    stamp(&mut t.timeline.speech_start, at);
-                }
-            }
-            Event::Utterance {
-                turn,
-                text,
-                speech_end,
-                endpoint,
-                asr_final,
-            } => {
-                if !self.is_current(turn) || self.state != State::Listening {
-                    return out;
-                }
-                out.push(Command::Earcon(Cue::Done));
-                let text = text.trim().to_string();
-                let t = self.current.as_mut().expect("current turn");
-                if let Some(end) = speech_end {
-                    stamp(&mut t.timeline.speech_end, end);
-                }
-                stamp(&mut t.timeline.endpoint, endpoint);
-                stamp(&mut t.timeline.asr_final, asr_final);
-                if text.is_empty() {
-                    self.end_without_answer(&mut out);
-                    return out;
-                }
-                t.transcript = text;
-                self.enter(State::Thinking, &mut out);
-                if self.cancelled.is_empty() {
-                    self.start_reply(&mut out);
-                } else {
-                    self.waiting = true;
-                }
-            }
-            Event::NoSpeech { turn } => {
-                if !self.is_current(turn) {
-                    return out;
-                }
-                match self.state {
-                    State::Listening => {
-                        out.push(Command::Earcon(Cue::Done));
-                        self.end_without_answer(&mut out);
-                    }
-                    State::FollowUp => {
-                        self.current = None;
-                        self.enter(State::Idle, &mut out);
-                    }
-                    _ => {}
-                }
-            }
-            Event::Stage { turn, stage, at } => {
-                let Some(t) = self.current.as_mut().filter(|t| t.id == turn) else {
-                    return out;
-                };
-                let tl = &mut t.timeline;
-                match stage {
-                    Stage::LlmRequest => stamp(&mut tl.llm_request, at),
-                    Stage::LlmFirstToken => stamp(&mut tl.llm_first_token, at),
-                    Stage::FirstChunk => stamp(&mut tl.first_chunk, at),
-                    Stage::FirstTtsAudio => stamp(&mut tl.first_tts_audio, at),
-                    Stage::FirstSampleWritten => {
-                        stamp(&mut tl.first_sample_written, at);
-                        if self.state == State::Thinking {
-                            self.enter(State::Speaking, &mut out);
-                        }
-                    }
-                }
-            }
-            Event::ReplyDone {
-                turn,
-                played,
-                interrupted,
-                fallback,
-                playback_end,
-            } => {
-                if !self.is_current(turn) {
-                    self.finish_cancelled(turn, played, playback_end, &mut out);
-                    return out;
-                }
-                if !matches!(self.state, State::Thinking | State::Speaking) {
-                    return out;
-                }
-                let mut t = self.current.take().expect("current turn");
-                if let Some(end) = playback_end {
-                    stamp(&mut t.timeline.playback_end, end);
-                }
-                if !fallback {
-                    self.remember(&t.transcript, &played);
-                }
-                out.push(Command::Report(Box::new(t.report(
-                    played,
-                    interrupted,
-                    fallback,
-                ))));
-                out.push(Command::Release {
-                    turn,
-                    follow_up: self.follow_up,
-                });
-                if self.follow_up {
-                    // The follow-up keeps the turn id: speech in the window starts the next.
-                    self.current = Some(Turn {
-                        id: turn,
-                        trigger: Trigger::FollowUp,
-                        transcript: String::new(),
-                        timeline: Timeline::default(),
-                    });
-                    self.enter(State::FollowUp, &mut out);
-                } else {
-                    self.enter(State::Idle, &mut out);
-                }
-            }
-            Event::Failed(_) => {
-                self.cancel_current(&mut out);
-                out.push(Command::Earcon(Cue::Error));
-                if let Some(t) = self.current.take() {
-                    out.push(Command::Release {
-                        turn: t.id,
-                        follow_up: false,
-                    });
-                }
-                self.enter(State::Error, &mut out);
-            }
-        }
-        out
-    }
-
-    /// Cancels the answer of the current turn, if one is under way.
+    /// Ends the current turn; an answer under way is cancelled and winds down.
     fn cancel_current(&mut self, out: &mut Vec<Command>) {
-        if matches!(self.state, State::Thinking | State::Speaking) && !self.waiting {
-            if let Some(t) = self.current.take() {
-                out.push(Command::CancelReply { turn: t.id });
-                self.cancelled.push(t);
-            }
-        }
-        if self.waiting {
-            // The utterance never got its answer started; nothing to cancel.
-            self.waiting = false;
-            self.current = None;
+        let Some(t) = self.current.take() else {
+            return;
+        };
+        if self.answering() && !t.waiting {
+            out.push(Command::CancelReply { turn: t.id });
+            self.winding_down.push(t);
         }
     }
 
     fn finish_cancelled(
         &mut self,
-        turn: u64,
+        mut t: Turn,
         played: String,
+        outcome: Outcome,
         playback_end: Option<Instant>,
         out: &mut Vec<Command>,
     ) {
-        let Some(i) = self.cancelled.iter().position(|t| t.id == turn) else {
-            return;
-        };
-        let mut t = self.cancelled.remove(i);
         if let Some(end) = playback_end {
             stamp(&mut t.timeline.playback_end, end);
         }
-        self.remember(&t.transcript, &played);
-        out.push(Command::Report(Box::new(t.report(played, true, false))));
-        if self.waiting && self.cancelled.is_empty() {
-            self.waiting = false;
+        if !matches!(outcome, Outcome::Fallback) {
+            self.remember(&t.transcript, &played);
+        }
+        // Cut off by the user, whatever the answer itself was doing at the time.
+        out.push(Command::Report(Box::new(
+            t.report(played, &Outcome::Interrupted),
+        )));
+        let ready = self.current.as_ref().is_some_and(|t| t.waiting);
+        if ready && self.winding_down.is_empty() {
+            if let Some(t) = self.current.as_mut() {
+                t.waiting = false;
+            }
             self.start_reply(out);
         }
     }
 
     fn end_without_answer(&mut self, out: &mut Vec<Command>) {
         if let Some(t) = self.current.take() {
-            out.push(Command::Report(Box::new(t.report(
-                String::new(),
-                false,
-                false,
-            ))));
+            out.push(Command::Report(Box::new(
+                t.report(String::new(), &Outcome::Played),
+            )));
             out.push(Command::Release {
                 turn: t.id,
                 follow_up: false,
@@ -403,7 +493,9 @@ impl Conversation {
     }
 
     fn start_reply(&mut self, out: &mut Vec<Command>) {
-        let t = self.current.as_ref().expect("current turn");
+        let Some(t) = self.current.as_ref() else {
+            return;
+        };
         out.push(Command::StartReply {
             turn: t.id,
             messages: self.history.messages(&self.system_prompt, &t.transcript),
@@ -447,8 +539,11 @@ mod tests {
         Event::ReplyDone {
             turn,
             played: played.into(),
-            interrupted,
-            fallback: false,
+            outcome: if interrupted {
+                Outcome::Interrupted
+            } else {
+                Outcome::Played
+            },
             playback_end: Some(Instant::now()),
         }
     }
@@ -602,8 +697,7 @@ mod tests {
         let cmds = c.handle(Event::ReplyDone {
             turn: 1,
             played: "Sorry, I can't reach my language model right now.".into(),
-            interrupted: false,
-            fallback: true,
+            outcome: Outcome::Fallback,
             playback_end: None,
         });
         assert!(reports(&cmds)[0].fallback);
@@ -638,7 +732,10 @@ mod tests {
     fn engine_failure_plays_the_error_cue_and_recovers_on_the_next_turn() {
         let mut c = Conversation::new("", true, 1000);
         c.handle(wake(1));
-        let cmds = c.handle(Event::Failed("asr exploded".into()));
+        let cmds = c.handle(Event::Failed {
+            turn: Some(1),
+            message: "asr exploded".into(),
+        });
         assert!(cmds.contains(&Command::Earcon(Cue::Error)));
         assert_eq!(c.state(), State::Error);
         c.handle(wake(2));
@@ -657,5 +754,80 @@ mod tests {
         let messages = c.history().messages("", "next");
         let contents: Vec<&str> = messages.iter().map(|m| m.content.as_str()).collect();
         assert_eq!(contents, ["q4", "a4", "q5", "a5", "next"]);
+    }
+
+    #[test]
+    fn an_answer_cut_off_before_any_audio_unblocks_the_next_question() {
+        let mut c = Conversation::new("", false, 1000);
+        c.handle(wake(1));
+        c.handle(said(1, "what is the capital of France?"));
+        assert_eq!(c.state(), State::Thinking);
+        c.handle(Event::Stage {
+            turn: 1,
+            stage: Stage::LlmRequest,
+            at: Instant::now(),
+        });
+        let cmds = c.handle(wake(2));
+        assert!(cmds.contains(&Command::CancelReply { turn: 1 }));
+        let cmds = c.handle(said(2, "what is two plus two?"));
+        assert!(started(&cmds).is_none(), "waits for turn 1's end");
+        assert_eq!(c.answers_pending(), 1);
+        // What ReplyLife reports when the last holder of a cancelled answer lets go.
+        let cmds = c.handle(done(1, "", true));
+        let r = reports(&cmds);
+        assert_eq!(r.len(), 1);
+        assert!(r[0].interrupted && r[0].reply.is_empty());
+        assert!(r[0].timeline.llm_request_ms.is_some());
+        assert_eq!(started(&cmds).unwrap().0, 2);
+        assert_eq!(c.answers_pending(), 1);
+        c.handle(done(2, "Four.", false));
+        assert_eq!(c.answers_pending(), 0);
+        assert_eq!(c.state(), State::Idle);
+    }
+
+    #[test]
+    fn a_failed_answer_plays_the_error_cue_and_the_next_turn_works() {
+        let mut c = Conversation::new("", true, 1000);
+        c.handle(wake(1));
+        c.handle(said(1, "hello"));
+        let cmds = c.handle(Event::ReplyDone {
+            turn: 1,
+            played: "Hel".into(),
+            outcome: Outcome::Failed("speaking failed".into()),
+            playback_end: None,
+        });
+        assert!(cmds.contains(&Command::Earcon(Cue::Error)));
+        assert!(cmds.contains(&Command::Release {
+            turn: 1,
+            follow_up: false
+        }));
+        assert_eq!(reports(&cmds)[0].error.as_deref(), Some("speaking failed"));
+        assert_eq!(c.state(), State::Error);
+        c.handle(wake(2));
+        let cmds = c.handle(said(2, "hello again"));
+        assert_eq!(started(&cmds).unwrap().0, 2);
+    }
+
+    #[test]
+    fn a_repeating_listener_error_plays_the_cue_once_and_spares_an_answer() {
+        let failed = |turn| Event::Failed {
+            turn,
+            message: "VAD inference failed".into(),
+        };
+        let mut c = Conversation::new("", true, 1000);
+        c.handle(wake(1));
+        let cues = |cmds: &[Command]| cmds.contains(&Command::Earcon(Cue::Error));
+        assert!(cues(&c.handle(failed(Some(1)))));
+        for _ in 0..5 {
+            assert!(!cues(&c.handle(failed(None))));
+        }
+        assert_eq!(c.state(), State::Error);
+        // While an answer plays, a listener error leaves it alone.
+        c.handle(wake(2));
+        c.handle(said(2, "tell me a story"));
+        c.handle(playing(2));
+        let cmds = c.handle(failed(None));
+        assert!(cmds.is_empty(), "{cmds:?}");
+        assert_eq!(c.state(), State::Speaking);
     }
 }

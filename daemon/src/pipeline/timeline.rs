@@ -140,6 +140,8 @@ pub struct TurnReport {
     pub interrupted: bool,
     /// The LLM failed and a spoken apology was played instead.
     pub fallback: bool,
+    /// Speaking the answer failed (TTS error, a stage that died): why.
+    pub error: Option<String>,
     /// The turn ended without an utterance (no speech before the timeout).
     pub no_speech: bool,
     pub timeline: TimelineMs,

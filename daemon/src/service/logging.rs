@@ -5,38 +5,74 @@ use std::io::IsTerminal;
 use std::path::Path;
 
 use log::LevelFilter;
+use serde::{Deserialize, Serialize};
 
 const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
 
-/// Where log records go.
+/// `service.log_level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl From<LogLevel> for LevelFilter {
+    fn from(level: LogLevel) -> Self {
+        match level {
+            LogLevel::Error => LevelFilter::Error,
+            LogLevel::Warn => LevelFilter::Warn,
+            LogLevel::Info => LevelFilter::Info,
+            LogLevel::Debug => LevelFilter::Debug,
+            LogLevel::Trace => LevelFilter::Trace,
+        }
+    }
+}
+
+/// `service.log_target`: where the config asks log records to go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogTarget {
+    /// journald when its socket exists and stderr is not a terminal, else stderr.
+    Auto,
+    Journald,
+    Stderr,
+}
+
+/// Where log records go, once `auto` is decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
     Journald,
     Stderr,
 }
 
-pub fn choose_target(configured: &str) -> Target {
+pub fn choose_target(configured: LogTarget) -> Target {
     match configured {
-        "journald" => Target::Journald,
-        "stderr" => Target::Stderr,
-        _ if Path::new(JOURNAL_SOCKET).exists() && !std::io::stderr().is_terminal() => {
+        LogTarget::Journald => Target::Journald,
+        LogTarget::Stderr => Target::Stderr,
+        LogTarget::Auto
+            if Path::new(JOURNAL_SOCKET).exists() && !std::io::stderr().is_terminal() =>
+        {
             Target::Journald
         }
-        _ => Target::Stderr,
+        LogTarget::Auto => Target::Stderr,
     }
 }
 
 /// The effective level: `verbosity` counts `-v` flags.
-pub fn choose_level(configured: &str, verbosity: u8) -> LevelFilter {
+pub fn choose_level(configured: LogLevel, verbosity: u8) -> LevelFilter {
     match verbosity {
-        0 => configured.parse().unwrap_or(LevelFilter::Info),
+        0 => configured.into(),
         1 => LevelFilter::Debug,
         _ => LevelFilter::Trace,
     }
 }
 
 /// Installs the logger; call once, early. Falls back to stderr if journald refuses.
-pub fn init(configured_target: &str, configured_level: &str, verbosity: u8) -> Target {
+pub fn init(configured_target: LogTarget, configured_level: LogLevel, verbosity: u8) -> Target {
     let level = choose_level(configured_level, verbosity);
     if choose_target(configured_target) == Target::Journald {
         if let Ok(logger) = systemd_journal_logger::JournalLog::new() {
@@ -67,15 +103,14 @@ mod tests {
 
     #[test]
     fn verbosity_beats_config() {
-        assert_eq!(choose_level("warn", 0), LevelFilter::Warn);
-        assert_eq!(choose_level("warn", 1), LevelFilter::Debug);
-        assert_eq!(choose_level("warn", 2), LevelFilter::Trace);
-        assert_eq!(choose_level("nonsense", 0), LevelFilter::Info);
+        assert_eq!(choose_level(LogLevel::Warn, 0), LevelFilter::Warn);
+        assert_eq!(choose_level(LogLevel::Warn, 1), LevelFilter::Debug);
+        assert_eq!(choose_level(LogLevel::Warn, 2), LevelFilter::Trace);
     }
 
     #[test]
     fn explicit_target_wins() {
-        assert_eq!(choose_target("stderr"), Target::Stderr);
-        assert_eq!(choose_target("journald"), Target::Journald);
+        assert_eq!(choose_target(LogTarget::Stderr), Target::Stderr);
+        assert_eq!(choose_target(LogTarget::Journald), Target::Journald);
     }
 }

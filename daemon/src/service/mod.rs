@@ -4,21 +4,22 @@ pub mod logging;
 
 use serde::{Deserialize, Serialize};
 
+pub use logging::{LogLevel, LogTarget};
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ServiceConfig {
-    /// `error`, `warn`, `info`, `debug` or `trace`; `-v` and RUST_LOG override it.
-    pub log_level: String,
-    /// `auto` (journald when its socket exists and stderr is not a terminal), `journald`
-    /// or `stderr`.
-    pub log_target: String,
+    /// The least severe records logged; `-v` and RUST_LOG override it.
+    pub log_level: LogLevel,
+    /// Where log records go.
+    pub log_target: LogTarget,
 }
 
 impl Default for ServiceConfig {
     fn default() -> Self {
         ServiceConfig {
-            log_level: "info".into(),
-            log_target: "auto".into(),
+            log_level: LogLevel::Info,
+            log_target: LogTarget::Auto,
         }
     }
 }

@@ -1,13 +1,18 @@
 use serde::{Deserialize, Serialize};
 
+use crate::config::checked;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TtsConfig {
     /// Manifest bundle of a Piper voice, or a path to its .onnx (the .onnx.json beside it).
+    #[serde(deserialize_with = "voice")]
     pub voice: String,
-    /// Speaker id for multi-speaker voices.
+    /// Speaker id for multi-speaker voices (checked against the voice when it loads).
     pub speaker_id: u32,
-    /// Output gain applied to synthesized speech (1.0 = as the voice produces it).
+    /// Peak level of each spoken chunk, as a fraction of full scale (speech is normalised
+    /// to it, so above 1 would only clip).
+    #[serde(deserialize_with = "checked::fraction")]
     pub volume: f32,
 }
 
@@ -19,6 +24,10 @@ impl Default for TtsConfig {
             volume: 1.0,
         }
     }
+}
+
+fn voice<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    crate::models::choice(d, &["tts"], "")
 }
 
 impl TtsConfig {

@@ -12,10 +12,21 @@ pub use piper::PiperVoice;
 pub enum TtsError {
     #[error(transparent)]
     Model(#[from] crate::models::ModelError),
-    #[error("Piper voice: {0}")]
-    Voice(String),
-    #[error("speech synthesis failed: {0}")]
-    Synthesis(String),
+    #[error(transparent)]
+    Runtime(#[from] crate::native::NativeError),
+    /// The voice's files (.onnx or .onnx.json) are missing, unreadable or not a Piper voice.
+    #[error("Piper voice {path}: {message}")]
+    Voice {
+        path: std::path::PathBuf,
+        message: String,
+    },
+    #[error("speech synthesis with {path} failed: {message}")]
+    Synthesis {
+        path: std::path::PathBuf,
+        message: String,
+    },
+    #[error(transparent)]
+    Phonemes(#[from] EspeakError),
 }
 
 pub trait Synthesizer: Send {

@@ -52,6 +52,8 @@ struct InferenceJson {
 
 pub struct PiperVoice {
     session: Session,
+    /// The model's first output: the audio.
+    output: String,
     onnx: PathBuf,
     espeak_voice: String,
     sample_rate: u32,
@@ -69,19 +71,18 @@ impl PiperVoice {
                 let file = bundle
                     .files()
                     .find(|f| f.name.ends_with(".onnx"))
-                    .ok_or_else(|| {
-                        TtsError::Voice(format!(
-                            "bundle {name} has no .onnx file in models/manifest.toml"
-                        ))
+                    .ok_or_else(|| crate::models::ModelError::UnknownFile {
+                        bundle: name.clone(),
+                        file: "*.onnx".into(),
                     })?;
                 store.file(&name, &file.name)?
             }
             ModelRef::Path(path) => {
                 if !path.is_file() {
-                    return Err(TtsError::Voice(format!(
-                        "{} does not exist; set tts.voice to a Piper .onnx (with its .onnx.json beside it) or a bundle name",
-                        path.display()
-                    )));
+                    return Err(TtsError::Voice {
+                        path,
+                        message: "does not exist; set tts.voice to a Piper .onnx (with its .onnx.json beside it) or a bundle name".into(),
+                    });
                 }
                 path
             }
@@ -92,25 +93,29 @@ impl PiperVoice {
     /// Loads `onnx` and the `.onnx.json` beside it.
     pub fn load(onnx: &Path, cfg: &TtsConfig) -> Result<PiperVoice, TtsError> {
         let json_path = PathBuf::from(format!("{}.json", onnx.display()));
+        let json_err = |message: String| TtsError::Voice {
+            path: json_path.clone(),
+            message,
+        };
         let text = std::fs::read_to_string(&json_path).map_err(|e| {
-            TtsError::Voice(format!(
-                "cannot read {}: {e}; a Piper voice needs its .onnx.json beside the .onnx",
-                json_path.display()
+            json_err(format!(
+                "cannot read it: {e}; a Piper voice needs its .onnx.json beside the .onnx"
             ))
         })?;
-        let json: VoiceJson = serde_json::from_str(&text).map_err(|e| {
-            TtsError::Voice(format!(
-                "{}: not a Piper voice config: {e}",
-                json_path.display()
-            ))
-        })?;
+        let json: VoiceJson = serde_json::from_str(&text)
+            .map_err(|e| json_err(format!("not a Piper voice config: {e}")))?;
         if let Some(kind) = json.phoneme_type.as_deref() {
             if kind != "espeak" {
-                return Err(TtsError::Voice(format!(
-                    "{}: phoneme_type `{kind}` is not supported (hearken phonemizes with espeak-ng only)",
-                    json_path.display()
+                return Err(json_err(format!(
+                    "phoneme_type `{kind}` is not supported (hearken phonemizes with espeak-ng only)"
                 )));
             }
+        }
+        if !(8_000..=192_000).contains(&json.audio.sample_rate) {
+            return Err(json_err(format!(
+                "audio.sample_rate = {} is not a sample rate (8000..192000 Hz)",
+                json.audio.sample_rate
+            )));
         }
         let mut id_map = HashMap::new();
         for (key, ids) in json.phoneme_id_map {
@@ -121,30 +126,35 @@ impl PiperVoice {
         }
         for special in [PAD, BOS, EOS] {
             if !id_map.contains_key(&special) {
-                return Err(TtsError::Voice(format!(
-                    "{}: phoneme_id_map lacks `{special}`",
-                    json_path.display()
-                )));
+                return Err(json_err(format!("phoneme_id_map lacks `{special}`")));
             }
         }
         let speaker_id = (json.num_speakers > 1).then_some(i64::from(cfg.speaker_id));
         if cfg.speaker_id >= json.num_speakers.max(1) {
-            return Err(TtsError::Voice(format!(
-                "tts.speaker_id = {} but {} has {} speaker(s)",
-                cfg.speaker_id,
-                onnx.display(),
-                json.num_speakers
+            return Err(json_err(format!(
+                "tts.speaker_id = {} but the voice has {} speaker(s)",
+                cfg.speaker_id, json.num_speakers
             )));
         }
 
-        let runtime =
-            crate::native::onnxruntime().map_err(|e| TtsError::Synthesis(e.to_string()))?;
+        let onnx_err = |message: String| TtsError::Voice {
+            path: onnx.to_owned(),
+            message,
+        };
+        let runtime = crate::native::onnxruntime()?;
         let session = Session::builder(runtime.env())
             .and_then(|mut b| b.commit_from_file(onnx))
-            .map_err(|e| TtsError::Voice(format!("cannot load {}: {e}", onnx.display())))?;
+            .map_err(|e| onnx_err(format!("cannot load it: {e}")))?;
+        let mut inputs = vec!["input", "input_lengths", "scales"];
+        if speaker_id.is_some() {
+            inputs.push("sid");
+        }
+        crate::vad::check_io(&session, &inputs, &[]).map_err(onnx_err)?;
+        let output = crate::vad::first_output(&session).map_err(onnx_err)?;
 
         Ok(PiperVoice {
             session,
+            output,
             onnx: onnx.to_owned(),
             espeak_voice: json.espeak.voice,
             sample_rate: json.audio.sample_rate,
@@ -166,8 +176,7 @@ impl PiperVoice {
     /// The model's input ids for `text`, one list per sentence, as Piper builds them:
     /// BOS, PAD, then each phoneme followed by PAD, then EOS; unknown phonemes are skipped.
     pub fn phoneme_ids(&self, text: &str) -> Result<Vec<Vec<i64>>, TtsError> {
-        let sentences = espeak::phonemize(&self.espeak_voice, text)
-            .map_err(|e| TtsError::Synthesis(e.to_string()))?;
+        let sentences = espeak::phonemize(&self.espeak_voice, text)?;
         Ok(sentences.iter().map(|s| self.ids(s)).collect())
     }
 
@@ -190,7 +199,12 @@ impl PiperVoice {
 
     /// One sentence's ids to PCM, peak-normalised like Piper's default.
     fn infer(&mut self, ids: &[i64]) -> Result<Vec<i16>, TtsError> {
-        let err = |e: ort::Error| TtsError::Synthesis(format!("{}: {e}", self.onnx.display()));
+        let onnx = &self.onnx;
+        let fail = |message: String| TtsError::Synthesis {
+            path: onnx.clone(),
+            message,
+        };
+        let err = |e: ort::Error| fail(e.to_string());
         let n = ids.len();
         let input = Tensor::from_array(([1usize, n], ids.to_vec())).map_err(err)?;
         let lengths = Tensor::from_array(([1usize], vec![n as i64])).map_err(err)?;
@@ -204,16 +218,17 @@ impl PiperVoice {
             let sid = Tensor::from_array(([1usize], vec![sid])).map_err(err)?;
             inputs.push(("sid".into(), sid.into()));
         }
-        let onnx = self.onnx.clone();
-        let outputs = self
-            .session
-            .run(inputs)
-            .map_err(|e| TtsError::Synthesis(format!("{}: {e}", onnx.display())))?;
-        let (_, audio) = outputs[0]
+        let outputs = self.session.run(inputs).map_err(err)?;
+        let (_, audio) = crate::vad::output(&outputs, &self.output)
+            .map_err(fail)?
             .try_extract_tensor::<f32>()
-            .map_err(|e| TtsError::Synthesis(format!("{}: {e}", onnx.display())))?;
+            .map_err(err)?;
         let peak = audio.iter().fold(0f32, |m, x| m.max(x.abs()));
-        let gain = if peak < 1e-8 { 0.0 } else { self.volume / peak };
+        let gain = if peak < 1e-8 || !peak.is_finite() {
+            0.0
+        } else {
+            self.volume / peak
+        };
         Ok(audio
             .iter()
             .map(|x| ((x * gain).clamp(-1.0, 1.0) * 32767.0) as i16)

@@ -1,17 +1,24 @@
 use serde::{Deserialize, Serialize};
 
+use crate::config::checked;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct VadConfig {
     /// Manifest bundle name or path to a Silero VAD .onnx.
+    #[serde(deserialize_with = "model")]
     pub model: String,
     /// Speech probability above which a window counts as speech.
+    #[serde(deserialize_with = "checked::fraction")]
     pub threshold: f32,
     /// Shorter bursts of speech are ignored.
+    #[serde(deserialize_with = "checked::u32_in::<_, 0, 10_000>")]
     pub min_speech_ms: u32,
     /// Silence needed to end a speech segment.
+    #[serde(deserialize_with = "checked::u32_in::<_, 0, 10_000>")]
     pub min_silence_ms: u32,
     /// Padding added on both sides of a segment.
+    #[serde(deserialize_with = "checked::u32_in::<_, 0, 2_000>")]
     pub speech_pad_ms: u32,
 }
 
@@ -25,6 +32,10 @@ impl Default for VadConfig {
             speech_pad_ms: 30,
         }
     }
+}
+
+fn model<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    crate::models::choice(d, &["vad"], "")
 }
 
 impl VadConfig {

@@ -10,7 +10,7 @@ mod segmenter;
 mod silero;
 
 pub use config::VadConfig;
-pub use onnx::{resolve_model, session};
+pub use onnx::{check_io, first_output, output, resolve_model, session};
 pub use segmenter::Segmenter;
 pub use silero::{SileroModel, SileroVad, CONTEXT_SAMPLES, WINDOW_SAMPLES};
 
@@ -32,8 +32,11 @@ pub enum VadError {
         path: std::path::PathBuf,
         message: String,
     },
-    #[error("VAD inference failed: {0}")]
-    Inference(String),
+    #[error("VAD inference with {path} failed: {message}")]
+    Inference {
+        path: std::path::PathBuf,
+        message: String,
+    },
 }
 
 pub trait VoiceDetector: Send {

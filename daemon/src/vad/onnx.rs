@@ -2,7 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use ort::session::Session;
+use ort::session::{Session, SessionOutputs};
+use ort::value::DynValue;
 
 use crate::models::{ModelError, ModelRef, ModelStore};
 
@@ -17,6 +18,58 @@ pub fn session(path: &Path) -> Result<Session, String> {
         .with_inter_threads(1)
         .map_err(|e| e.to_string())?;
     builder.commit_from_file(path).map_err(|e| e.to_string())
+}
+
+/// Checks that a loaded model takes every input in `inputs` and produces every output in
+/// `outputs` (by name), so a wrong model fails when it is loaded, naming what it has, not
+/// at its first frame. An empty `outputs` asks for at least one output of any name.
+pub fn check_io(session: &Session, inputs: &[&str], outputs: &[&str]) -> Result<(), String> {
+    let has_input = |name: &str| session.inputs().iter().any(|i| i.name() == name);
+    let has_output = |name: &str| session.outputs().iter().any(|o| o.name() == name);
+    let missing_in: Vec<&str> = inputs.iter().copied().filter(|n| !has_input(n)).collect();
+    let missing_out: Vec<&str> = outputs.iter().copied().filter(|n| !has_output(n)).collect();
+    if missing_in.is_empty()
+        && missing_out.is_empty()
+        && (!outputs.is_empty() || !session.outputs().is_empty())
+    {
+        return Ok(());
+    }
+    let list = |names: &[&str]| {
+        if names.is_empty() {
+            "none".to_string()
+        } else {
+            names.join(", ")
+        }
+    };
+    let found_in: Vec<&str> = session.inputs().iter().map(|i| i.name()).collect();
+    let found_out: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
+    let wanted_out = if outputs.is_empty() {
+        "at least one output".to_string()
+    } else {
+        format!("outputs {}", list(outputs))
+    };
+    Err(format!(
+        "not the model hearken expects here: it needs inputs {} and {wanted_out}, but has inputs {} and outputs {}",
+        list(inputs),
+        list(&found_in),
+        list(&found_out)
+    ))
+}
+
+/// The name of a model's first output (check it exists with [`check_io`] first).
+pub fn first_output(session: &Session) -> Result<String, String> {
+    session
+        .outputs()
+        .first()
+        .map(|o| o.name().to_string())
+        .ok_or_else(|| "the model has no outputs".to_string())
+}
+
+/// One named output of a run; an error, not a panic, when the model did not produce it.
+pub fn output<'a>(outputs: &'a SessionOutputs<'_>, name: &str) -> Result<&'a DynValue, String> {
+    outputs
+        .get(name)
+        .ok_or_else(|| format!("the model produced no output named `{name}`"))
 }
 
 /// The .onnx file a bundle name or a path stands for. A bundle resolves to its only

@@ -26,10 +26,13 @@ pub struct SileroModel {
 impl SileroModel {
     pub fn new(cfg: &VadConfig, store: &ModelStore) -> Result<Self, VadError> {
         let path = super::resolve_model(store, &cfg.model_ref(), Some("silero_vad.onnx"))?;
-        let session = super::session(&path).map_err(|message| VadError::Load {
+        let load_err = |message: String| VadError::Load {
             path: path.clone(),
             message,
-        })?;
+        };
+        let session = super::session(&path).map_err(load_err)?;
+        super::check_io(&session, &["input", "state", "sr"], &["output", "stateN"])
+            .map_err(|m| load_err(format!("{m} (a Silero VAD v5/v6 model has them)")))?;
         Ok(SileroModel {
             session,
             path,
@@ -49,13 +52,19 @@ impl SileroModel {
 
     /// Speech probability of the next window of [`WINDOW_SAMPLES`] samples in -1..1.
     pub fn probability(&mut self, window: &[f32]) -> Result<f32, VadError> {
-        assert_eq!(
-            window.len(),
-            WINDOW_SAMPLES,
-            "Silero takes 512-sample windows"
-        );
+        let path = &self.path;
+        let fail = |message: String| VadError::Inference {
+            path: path.clone(),
+            message,
+        };
+        if window.len() != WINDOW_SAMPLES {
+            return Err(fail(format!(
+                "Silero takes windows of {WINDOW_SAMPLES} samples, got {}",
+                window.len()
+            )));
+        }
         self.input[CONTEXT_SAMPLES..].copy_from_slice(window);
-        let err = |e: ort::Error| VadError::Inference(format!("{}: {e}", self.path.display()));
+        let err = |e: ort::Error| fail(e.to_string());
         let sr = [SAMPLE_RATE];
         let outputs = self
             .session
@@ -65,9 +74,23 @@ impl SileroModel {
                 "sr" => TensorRef::from_array_view(([0usize; 0], &sr[..])).map_err(err)?,
             ])
             .map_err(err)?;
-        let (_, prob) = outputs["output"].try_extract_tensor::<f32>().map_err(err)?;
-        let prob = prob[0];
-        let (_, state) = outputs["stateN"].try_extract_tensor::<f32>().map_err(err)?;
+        let (_, prob) = super::output(&outputs, "output")
+            .map_err(fail)?
+            .try_extract_tensor::<f32>()
+            .map_err(err)?;
+        let prob = *prob
+            .first()
+            .ok_or_else(|| fail("its `output` is empty (expected one probability)".into()))?;
+        let (_, state) = super::output(&outputs, "stateN")
+            .map_err(fail)?
+            .try_extract_tensor::<f32>()
+            .map_err(err)?;
+        if state.len() != STATE_LEN {
+            return Err(fail(format!(
+                "its `stateN` has {} values, expected {STATE_LEN}",
+                state.len()
+            )));
+        }
         self.state.copy_from_slice(state);
         drop(outputs);
         self.input.copy_within(WINDOW_SAMPLES.., 0);

@@ -23,6 +23,8 @@ pub struct Features {
     mel: Session,
     embedding: Session,
     paths: [PathBuf; 2],
+    /// Each model's first output, the one read.
+    outputs: [String; 2],
     raw: VecDeque<f32>,
     mel_frames: VecDeque<[f32; MEL_BINS]>,
     embeddings: VecDeque<[f32; EMBEDDING_DIM]>,
@@ -31,19 +33,34 @@ pub struct Features {
     input: Vec<f32>,
 }
 
-fn load(path: &Path) -> Result<Session, WakeError> {
-    crate::vad::session(path).map_err(|message| WakeError::Load {
+/// Opens one front-end model, checking it takes `input` and has an output to read.
+fn load(path: &Path, input: &str) -> Result<(Session, String), WakeError> {
+    let load_err = |message: String| WakeError::Load {
         path: path.to_owned(),
         message,
-    })
+    };
+    let session = crate::vad::session(path).map_err(load_err)?;
+    crate::vad::check_io(&session, &[input], &[]).map_err(load_err)?;
+    let output = crate::vad::first_output(&session).map_err(load_err)?;
+    Ok((session, output))
+}
+
+fn inference(path: &Path) -> impl Fn(String) -> WakeError + '_ {
+    move |message| WakeError::Inference {
+        path: path.to_owned(),
+        message,
+    }
 }
 
 impl Features {
     pub fn new(mel_path: &Path, embedding_path: &Path) -> Result<Self, WakeError> {
+        let (mel, mel_output) = load(mel_path, "input")?;
+        let (embedding, embedding_output) = load(embedding_path, "input_1")?;
         let mut features = Features {
-            mel: load(mel_path)?,
-            embedding: load(embedding_path)?,
+            mel,
+            embedding,
             paths: [mel_path.to_owned(), embedding_path.to_owned()],
+            outputs: [mel_output, embedding_output],
             raw: VecDeque::with_capacity(FRAME_SAMPLES + MEL_LOOKBACK),
             mel_frames: VecDeque::with_capacity(MEL_WINDOW + 8),
             embeddings: VecDeque::with_capacity(MAX_EMBEDDINGS + 1),
@@ -108,15 +125,24 @@ impl Features {
     }
 
     fn melspectrogram(&mut self, samples: &[f32]) -> Result<Vec<[f32; MEL_BINS]>, WakeError> {
-        let path = &self.paths[0];
-        let err = |e: ort::Error| WakeError::Inference(format!("{}: {e}", path.display()));
+        let fail = inference(&self.paths[0]);
+        let err = |e: ort::Error| fail(e.to_string());
         let outputs = self
             .mel
             .run(ort::inputs![
                 "input" => TensorRef::from_array_view(([1usize, samples.len()], samples)).map_err(err)?
             ])
             .map_err(err)?;
-        let (_, values) = outputs[0].try_extract_tensor::<f32>().map_err(err)?;
+        let (_, values) = crate::vad::output(&outputs, &self.outputs[0])
+            .map_err(&fail)?
+            .try_extract_tensor::<f32>()
+            .map_err(err)?;
+        if values.is_empty() || values.len() % MEL_BINS != 0 {
+            return Err(fail(format!(
+                "expected rows of {MEL_BINS} mel bins, got {} values",
+                values.len()
+            )));
+        }
         Ok(values
             .chunks_exact(MEL_BINS)
             .map(|row| std::array::from_fn(|i| row[i] / 10.0 + 2.0))
@@ -129,19 +155,21 @@ impl Features {
         for row in mel {
             self.input.extend_from_slice(row);
         }
-        let path = &self.paths[1];
-        let err = |e: ort::Error| WakeError::Inference(format!("{}: {e}", path.display()));
+        let fail = inference(&self.paths[1]);
+        let err = |e: ort::Error| fail(e.to_string());
         let outputs = self
             .embedding
             .run(ort::inputs![
                 "input_1" => TensorRef::from_array_view(([1usize, MEL_WINDOW, MEL_BINS, 1], &self.input[..])).map_err(err)?
             ])
             .map_err(err)?;
-        let (_, values) = outputs[0].try_extract_tensor::<f32>().map_err(err)?;
+        let (_, values) = crate::vad::output(&outputs, &self.outputs[1])
+            .map_err(&fail)?
+            .try_extract_tensor::<f32>()
+            .map_err(err)?;
         if values.len() != EMBEDDING_DIM {
-            return Err(WakeError::Inference(format!(
-                "{}: expected {EMBEDDING_DIM} values per embedding, got {}",
-                path.display(),
+            return Err(fail(format!(
+                "expected {EMBEDDING_DIM} values per embedding, got {}",
                 values.len()
             )));
         }

@@ -36,8 +36,11 @@ pub enum WakeError {
     NoWords,
     #[error("wake-word frames are {FRAME_SAMPLES} samples (80 ms at 16 kHz), got {0}")]
     FrameSize(usize),
-    #[error("wake-word inference failed: {0}")]
-    Inference(String),
+    #[error("wake-word inference with {path} failed: {message}")]
+    Inference {
+        path: std::path::PathBuf,
+        message: String,
+    },
 }
 
 pub trait WakeEngine: Send {

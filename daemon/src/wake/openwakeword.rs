@@ -22,6 +22,9 @@ struct Classifier {
     word: String,
     path: PathBuf,
     session: Session,
+    /// The model's input and its first output (the score).
+    input: String,
+    output: String,
     /// Embeddings per input window (16 for the bundled keywords).
     window: usize,
     threshold: f32,
@@ -151,29 +154,33 @@ impl OpenWakeWord {
 
 impl Classifier {
     fn load(word: String, path: &Path, threshold: f32) -> Result<Self, WakeError> {
-        let session = crate::vad::session(path).map_err(|message| WakeError::Load {
+        let load_err = |message: String| WakeError::Load {
             path: path.to_owned(),
             message,
-        })?;
-        let shape = session
-            .inputs()
-            .first()
-            .and_then(|i| i.dtype().tensor_shape().map(|s| s.to_vec()));
+        };
+        let session = crate::vad::session(path).map_err(load_err)?;
+        let first = session.inputs().first();
+        let shape = first.and_then(|i| i.dtype().tensor_shape().map(|s| s.to_vec()));
         let window = match shape.as_deref() {
             Some([_, n, d]) if *n > 0 && *d == EMBEDDING_DIM as i64 => *n as usize,
             _ => {
-                return Err(WakeError::Load {
-                    path: path.to_owned(),
-                    message: format!(
-                        "not an openWakeWord classifier: its input should be [1, N, {EMBEDDING_DIM}], found {shape:?}"
-                    ),
-                })
+                return Err(load_err(format!(
+                    "not an openWakeWord classifier: its input should be [1, N, {EMBEDDING_DIM}], found {shape:?}"
+                )))
             }
         };
+        let input = first.map(|i| i.name().to_string()).unwrap_or_default();
+        let output = crate::vad::first_output(&session).map_err(|m| {
+            load_err(format!(
+                "not an openWakeWord classifier: {m} (it should output a score)"
+            ))
+        })?;
         Ok(Classifier {
             word,
             path: path.to_owned(),
             session,
+            input,
+            output,
             window,
             threshold,
             quiet: 0,
@@ -184,15 +191,21 @@ impl Classifier {
     /// class 0; the word's score is its best other class.
     fn score(&mut self, input: &[f32]) -> Result<f32, WakeError> {
         let path = &self.path;
-        let err = |e: ort::Error| WakeError::Inference(format!("{}: {e}", path.display()));
-        let name = self.session.inputs()[0].name().to_string();
+        let fail = |message: String| WakeError::Inference {
+            path: path.clone(),
+            message,
+        };
+        let err = |e: ort::Error| fail(e.to_string());
         let outputs = self
             .session
             .run(ort::inputs![
-                name => TensorRef::from_array_view(([1usize, self.window, EMBEDDING_DIM], input)).map_err(err)?
+                self.input.as_str() => TensorRef::from_array_view(([1usize, self.window, EMBEDDING_DIM], input)).map_err(err)?
             ])
             .map_err(err)?;
-        let (_, values) = outputs[0].try_extract_tensor::<f32>().map_err(err)?;
+        let (_, values) = crate::vad::output(&outputs, &self.output)
+            .map_err(fail)?
+            .try_extract_tensor::<f32>()
+            .map_err(err)?;
         Ok(match values {
             [single] => *single,
             [_, classes @ ..] => classes.iter().copied().fold(0.0, f32::max),

@@ -1,6 +1,8 @@
 //! Shared by the integration tests: where the repo, the models and the binary are.
 #![allow(dead_code)]
 
+pub mod rig;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

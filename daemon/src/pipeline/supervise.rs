@@ -1,0 +1,197 @@
+//! Supervision: every pipeline thread reports its exit (and a panic's message) to the
+//! controller, each stage keeps a progress counter for the service watchdog, and a repeating
+//! engine error is counted against a budget instead of being played as an error cue forever.
+
+use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// A pipeline thread that ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exit {
+    pub stage: &'static str,
+    /// The panic's message, if it panicked.
+    pub panic: Option<String>,
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.panic {
+            Some(message) => write!(f, "the {} thread panicked: {message}", self.stage),
+            None => write!(f, "the {} thread exited", self.stage),
+        }
+    }
+}
+
+/// Starts `f` on a named thread; whatever way it ends, `on_exit` hears about it.
+pub fn spawn(
+    stage: &'static str,
+    on_exit: impl FnOnce(Exit) + Send + 'static,
+    f: impl FnOnce() + Send + 'static,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(format!("hearken-{stage}"))
+        .spawn(move || {
+            let panic = std::panic::catch_unwind(AssertUnwindSafe(f))
+                .err()
+                .map(|p| panic_message(p.as_ref()));
+            on_exit(Exit { stage, panic });
+        })
+}
+
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".to_string()
+    }
+}
+
+/// How far a stage has got: bumped on every unit of work or idle wake-up, so a watchdog
+/// can tell a stage that is alive from one that is stuck.
+#[derive(Debug, Default)]
+pub struct Progress(AtomicU64);
+
+impl Progress {
+    pub fn tick(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Progress of every stage of a running pipeline.
+#[derive(Debug, Default)]
+pub struct StageProgress {
+    /// Capture frames the listener has taken.
+    pub listener: Progress,
+    /// Events the controller has handled.
+    pub controller: Progress,
+    /// TTS jobs taken.
+    pub tts: Progress,
+    /// Output loop rounds (at least every 50 ms while alive).
+    pub output: Progress,
+}
+
+/// Engine errors within a sliding window: a few are logged and survived, more than
+/// `max` within `window` mean the engine is broken for good.
+#[derive(Debug)]
+pub struct ErrorBudget {
+    max: usize,
+    window: Duration,
+    seen: VecDeque<Instant>,
+    last_logged: Option<Instant>,
+    suppressed: usize,
+}
+
+/// What to do with one more error.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Log it (`suppressed` similar ones were not logged since the last).
+    Log { suppressed: usize },
+    /// Too many too often: log nothing more.
+    Quiet,
+    /// Over budget: give up.
+    Exhausted { count: usize },
+}
+
+impl ErrorBudget {
+    pub fn new(max: usize, window: Duration) -> Self {
+        ErrorBudget {
+            max,
+            window,
+            seen: VecDeque::new(),
+            last_logged: None,
+            suppressed: 0,
+        }
+    }
+
+    pub fn record(&mut self, at: Instant) -> Verdict {
+        while self
+            .seen
+            .front()
+            .is_some_and(|&t| at.duration_since(t) > self.window)
+        {
+            self.seen.pop_front();
+        }
+        self.seen.push_back(at);
+        if self.seen.len() > self.max {
+            return Verdict::Exhausted {
+                count: self.seen.len(),
+            };
+        }
+        // At most one log line a second.
+        if self
+            .last_logged
+            .is_some_and(|t| at.duration_since(t) < Duration::from_secs(1))
+        {
+            self.suppressed += 1;
+            return Verdict::Quiet;
+        }
+        self.last_logged = Some(at);
+        Verdict::Log {
+            suppressed: std::mem::take(&mut self.suppressed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    #[test]
+    fn a_panicking_thread_reports_its_stage_and_message() {
+        let (tx, rx) = mpsc::channel();
+        let t = spawn(
+            "listener",
+            move |e| tx.send(e).unwrap(),
+            || panic!("wake model exploded"),
+        )
+        .unwrap();
+        t.join().unwrap();
+        let exit = rx.recv().unwrap();
+        assert_eq!(exit.stage, "listener");
+        assert_eq!(exit.panic.as_deref(), Some("wake model exploded"));
+        assert_eq!(
+            exit.to_string(),
+            "the listener thread panicked: wake model exploded"
+        );
+    }
+
+    #[test]
+    fn a_returning_thread_reports_a_plain_exit() {
+        let (tx, rx) = mpsc::channel();
+        spawn("tts", move |e| tx.send(e).unwrap(), || {})
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(rx.recv().unwrap().panic, None);
+    }
+
+    #[test]
+    fn errors_are_rate_limited_then_exhaust_the_budget() {
+        let mut b = ErrorBudget::new(10, Duration::from_secs(10));
+        let t0 = Instant::now();
+        let frame = Duration::from_millis(80);
+        let verdicts: Vec<Verdict> = (0..11).map(|i| b.record(t0 + frame * i)).collect();
+        assert_eq!(verdicts[0], Verdict::Log { suppressed: 0 });
+        assert!(verdicts[1..10].iter().all(|v| *v == Verdict::Quiet));
+        assert_eq!(verdicts[10], Verdict::Exhausted { count: 11 });
+    }
+
+    #[test]
+    fn errors_spread_over_time_never_exhaust_it() {
+        let mut b = ErrorBudget::new(3, Duration::from_secs(10));
+        let t0 = Instant::now();
+        for i in 0..20 {
+            let v = b.record(t0 + Duration::from_secs(5) * i);
+            assert!(matches!(v, Verdict::Log { .. }), "{i}: {v:?}");
+        }
+    }
+}

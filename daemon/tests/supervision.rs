@@ -1,0 +1,159 @@
+//! A stage that dies never leaves a daemon that runs but no longer listens: the loop stops
+//! with an error naming the stage (and `hearken run` exits non-zero, so systemd restarts
+//! it). The real loop, real models and real file-backed ALSA devices, with one engine
+//! wrapped to fail the way a broken model or a bug would.
+
+mod common;
+
+use common::llm_url;
+use common::rig::{config, conversation, rig, run_with, Part};
+use hearken::pipeline::{self, Engines, PipelineError};
+use hearken::tts::{Synthesizer, TtsError};
+use hearken::vad::{VadError, VadEvent, VoiceDetector};
+use hearken::wake::{Detection, WakeEngine, WakeError};
+
+/// Frames of 80 ms before a wrapped engine breaks: about 2.4 s into the recording.
+const BREAK_AT: usize = 30;
+
+struct WakePanics {
+    inner: Box<dyn WakeEngine>,
+    frames: usize,
+}
+
+impl WakeEngine for WakePanics {
+    fn process(&mut self, frame: &[i16]) -> Result<Vec<Detection>, WakeError> {
+        self.frames += 1;
+        if self.frames == BREAK_AT {
+            panic!("wake word model state corrupted");
+        }
+        self.inner.process(frame)
+    }
+    fn reset(&mut self) {
+        self.inner.reset()
+    }
+}
+
+struct VadFails {
+    inner: Box<dyn VoiceDetector>,
+    calls: usize,
+}
+
+impl VoiceDetector for VadFails {
+    fn process(&mut self, samples: &[i16]) -> Result<Vec<VadEvent>, VadError> {
+        self.calls += 1;
+        if self.calls >= BREAK_AT {
+            return Err(VadError::Inference {
+                path: "silero_vad.onnx".into(),
+                message: "output tensor has shape [0]".into(),
+            });
+        }
+        self.inner.process(samples)
+    }
+    fn in_speech(&self) -> bool {
+        self.inner.in_speech()
+    }
+    fn reset(&mut self) {
+        self.inner.reset()
+    }
+}
+
+struct TtsPanics {
+    inner: Box<dyn Synthesizer>,
+}
+
+impl Synthesizer for TtsPanics {
+    fn sample_rate(&self) -> u32 {
+        self.inner.sample_rate()
+    }
+    fn synthesize(
+        &mut self,
+        _text: &str,
+        _sink: &mut dyn FnMut(&[i16]) -> bool,
+    ) -> Result<(), TtsError> {
+        panic!("voice model returned no audio tensor");
+    }
+}
+
+fn engines(llm: &str) -> (hearken::config::Config, Engines) {
+    let config = config(llm);
+    let engines = pipeline::build_engines(&config).unwrap();
+    (config, engines)
+}
+
+/// A question, then a long silence the loop never reaches the end of.
+fn question() -> Vec<i16> {
+    conversation(&[Part::Say("alexa_capital"), Part::Silence(20.0)])
+}
+
+#[test]
+fn a_listener_panic_stops_the_loop_naming_the_stage() {
+    let rig = rig();
+    let (config, mut engines) = engines(&llm_url());
+    engines.wake = Box::new(WakePanics {
+        inner: engines.wake,
+        frames: 0,
+    });
+    let err = run_with(&rig, &config, engines, &question(), |_| {}).unwrap_err();
+    let message = err.to_string();
+    eprintln!("{message}");
+    assert!(
+        matches!(&err, PipelineError::StageDied { exit, .. } if exit.stage == "listener"),
+        "{err:?}"
+    );
+    assert!(
+        message.contains("the listener thread panicked: wake word model state corrupted"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_tts_thread_panic_stops_the_loop_naming_the_stage() {
+    let rig = rig();
+    let (config, mut engines) = engines(&llm_url());
+    engines.tts = Box::new(TtsPanics { inner: engines.tts });
+    let err = run_with(&rig, &config, engines, &question(), |_| {}).unwrap_err();
+    let message = err.to_string();
+    eprintln!("{message}");
+    assert!(
+        matches!(&err, PipelineError::StageDied { exit, .. } if exit.stage == "tts"),
+        "{err:?}"
+    );
+    assert!(
+        message.contains("voice model returned no audio tensor"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_vad_that_keeps_failing_stops_the_loop_after_its_error_budget() {
+    let rig = rig();
+    let (config, mut engines) = engines(&llm_url());
+    engines.vad = Box::new(VadFails {
+        inner: engines.vad,
+        calls: 0,
+    });
+    let err = run_with(&rig, &config, engines, &question(), |_| {}).unwrap_err();
+    let message = err.to_string();
+    eprintln!("{message}");
+    assert!(
+        matches!(err, PipelineError::EngineErrors { count: 11, .. }),
+        "{err:?}"
+    );
+    assert!(message.contains("output tensor has shape [0]"), "{message}");
+}
+
+#[test]
+fn the_capture_thread_ending_stops_a_live_loop() {
+    let rig = rig();
+    let (config, engines) = engines(&llm_url());
+    // The capture thread ends with its input, as it would if it died: the daemon must
+    // not sit there deaf.
+    rig.live.store(true, std::sync::atomic::Ordering::SeqCst);
+    let input = conversation(&[Part::Silence(3.0)]);
+    let result = run_with(&rig, &config, engines, &input, |_| {});
+    rig.live.store(false, std::sync::atomic::Ordering::SeqCst);
+    let err = result.unwrap_err();
+    eprintln!("{err}");
+    assert!(matches!(err, PipelineError::InputEnded { .. }), "{err:?}");
+    assert!(err.to_string().contains("the microphone's input ended"));
+}
