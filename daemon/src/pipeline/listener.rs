@@ -90,6 +90,35 @@ fn samples(ms: u32) -> u64 {
     ms as u64 * SAMPLE_RATE as u64 / 1000
 }
 
+/// Voicing that goes on this long after the wake word was detected, without a quiet
+/// moment, is the user asking in the same breath ("alexa what time is it"): the wake word's
+/// own tail after its detection is shorter.
+const SAME_BREATH_MS: u32 = 400;
+/// After the wake word has ended (or the button), voicing this long is the user's speech:
+/// shorter bursts (a click, a breath) are not.
+const SPEECH_MS: u32 = 240;
+/// When the user begins after the wake word has ended, the recognizer starts over this far
+/// before the voicing was noticed (soft onsets), but never before the wake word's end.
+const ONSET_MS: u32 = 320;
+/// Audio kept for that restart and for the pre-roll.
+const RECENT_MS: u32 = 1000;
+
+/// Where a capture stands with the user's speech. The endpoint (the VAD's end of speech, the
+/// recognizer's final) only counts once the user has begun speaking; until then silence is
+/// governed by the no-speech timeout, and what the recognizer makes of the pre-roll (the
+/// wake word's tail: "like so", "So...") is not an utterance.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Phase {
+    /// The wake word was detected while it still sounded: voicing here is its tail, unless
+    /// it goes on for [`SAME_BREATH_MS`] after the detection (at sample `wake`).
+    WakeTail { wake: u64 },
+    /// The wake word is over (or there was none) since sample `quiet`; `run` is where the
+    /// voicing under way began, if any.
+    Waiting { quiet: u64, run: Option<u64> },
+    /// The user is speaking or has spoken: the endpoint runs.
+    Speaking,
+}
+
 #[derive(Debug)]
 enum Mode {
     /// Waiting for the wake word.
@@ -100,8 +129,7 @@ enum Mode {
         wake_word: Option<String>,
         /// Sample at which this capture began.
         since: u64,
-        /// Speech was heard since the ASR last began.
-        heard: bool,
+        phase: Phase,
     },
     /// After an answer: speech without the wake word starts a turn until `until`.
     FollowUp {
@@ -128,7 +156,8 @@ pub struct Listener {
     vad_base: u64,
     /// Capture time of the end of the last processed frame.
     frame_end: (u64, Instant),
-    pre_roll: VecDeque<i16>,
+    /// The last [`RECENT_MS`] (or `pre_roll_ms`, if longer) of audio.
+    recent: VecDeque<i16>,
     /// Input held while answering: stamped when processed, as if it arrived then.
     backlog: VecDeque<Box<[i16]>>,
     input_ended: bool,
@@ -143,7 +172,7 @@ impl Listener {
         settings: ListenerSettings,
         report: Report,
     ) -> Self {
-        let pre_roll = VecDeque::with_capacity(samples(settings.pre_roll_ms) as usize);
+        let recent = VecDeque::with_capacity(Self::recent_len(&settings));
         Listener {
             wake,
             vad,
@@ -154,11 +183,26 @@ impl Listener {
             position: 0,
             vad_base: 0,
             frame_end: (0, Instant::now()),
-            pre_roll,
+            recent,
             backlog: VecDeque::new(),
             input_ended: false,
             report,
         }
+    }
+
+    fn recent_len(settings: &ListenerSettings) -> usize {
+        samples(settings.pre_roll_ms.max(RECENT_MS)) as usize
+    }
+
+    /// The recent audio between absolute samples `from` and `to`, as the recognizer takes it.
+    fn recent_between(&self, from: u64, to: u64) -> Vec<f32> {
+        let first = self.position.saturating_sub(self.recent.len() as u64);
+        let b = to.clamp(first, self.position) - first;
+        let a = (from.max(first) - first).min(b);
+        self.recent
+            .range(a as usize..b as usize)
+            .map(|&s| i16_to_f32(s))
+            .collect()
     }
 
     fn send(&mut self, event: Event) {
@@ -275,13 +319,11 @@ impl Listener {
         }
         self.position += frame.len() as u64;
         self.frame_end = (self.position, at);
-        let keep = samples(self.settings.pre_roll_ms) as usize;
-        if keep > 0 {
-            let overflow = (self.pre_roll.len() + frame.len()).saturating_sub(keep);
-            self.pre_roll.drain(..overflow.min(self.pre_roll.len()));
-            let skip = frame.len().saturating_sub(keep);
-            self.pre_roll.extend(&frame[skip..]);
-        }
+        let keep = Self::recent_len(&self.settings);
+        let overflow = (self.recent.len() + frame.len()).saturating_sub(keep);
+        self.recent.drain(..overflow.min(self.recent.len()));
+        let skip = frame.len().saturating_sub(keep);
+        self.recent.extend(&frame[skip..]);
 
         let vad_events = match self.vad.process(frame) {
             Ok(events) => events,
@@ -311,8 +353,8 @@ impl Listener {
                 if let Some(sample) = start {
                     let when = self.instant_of(sample);
                     self.start_turn(Trigger::FollowUp, when, true);
-                    if let Mode::Capturing { heard, .. } = &mut self.mode {
-                        *heard = true;
+                    if let Mode::Capturing { phase, .. } = &mut self.mode {
+                        *phase = Phase::Speaking;
                     }
                 } else if self.position >= until {
                     self.mode = Mode::Armed;
@@ -331,51 +373,129 @@ impl Listener {
             Trigger::Wake(w) => Some(w.clone()),
             _ => None,
         };
+        // The wake word itself is speech: whatever of it still sounds is not the user's
+        // utterance. After the button, speech under way counts once it lasts.
+        let phase = if wake_word.is_some() && self.vad.voiced() {
+            Phase::WakeTail {
+                wake: self.position,
+            }
+        } else {
+            Phase::Waiting {
+                quiet: self.position,
+                run: self.vad.voiced().then_some(self.position),
+            }
+        };
         self.send(Event::TurnStarted { turn, trigger, at });
-        let heard = self.vad.in_speech();
         self.mode = Mode::Capturing {
             turn,
             wake_word,
             since: self.position,
-            heard,
+            phase,
         };
-        let started = if with_pre_roll && !self.pre_roll.is_empty() {
-            let audio: Vec<f32> = self.pre_roll.iter().map(|&s| i16_to_f32(s)).collect();
+        let pre_roll = samples(self.settings.pre_roll_ms);
+        let started = if with_pre_roll && pre_roll > 0 && !self.recent.is_empty() {
+            let audio = self.recent_between(self.position.saturating_sub(pre_roll), self.position);
             self.asr.begin_with_preroll(&audio).map(drop)
         } else {
             self.asr.begin();
             Ok(())
         };
         if let Err(e) = started {
-            return self.fail(format!("{e}"));
-        }
-        if heard {
-            self.send(Event::SpeechStarted { turn, at });
+            self.fail(format!("{e}"));
         }
     }
 
-    fn capture(&mut self, frame: &[i16], vad_events: &[VadEvent]) {
-        let Mode::Capturing {
-            turn, since, heard, ..
-        } = self.mode
-        else {
-            return;
+    /// Moves the capture's [`Phase`] on with this frame's VAD; returns where the user's
+    /// speech began when it began in this frame.
+    fn advance_phase(&mut self, vad_events: &[VadEvent]) -> Option<u64> {
+        let Mode::Capturing { phase, .. } = self.mode else {
+            return None;
         };
-        let mut speech_end = None;
-        for event in vad_events {
-            match *event {
-                VadEvent::SpeechStart { sample } => {
-                    if !heard {
-                        let at = self.instant_of(self.vad_base + sample);
-                        self.send(Event::SpeechStarted { turn, at });
-                    }
-                    if let Mode::Capturing { heard, .. } = &mut self.mode {
-                        *heard = true;
-                    }
+        let frame_start = self.position.saturating_sub(FRAME_SAMPLES as u64);
+        let voiced = self.vad.voiced();
+        // A segment the VAD announces now began after the wake word had ended.
+        let segment = vad_events.iter().find_map(|e| match *e {
+            VadEvent::SpeechStart { sample } => Some(self.vad_base + sample),
+            VadEvent::SpeechEnd { .. } => None,
+        });
+        let (next, began) = match phase {
+            Phase::Speaking => (Phase::Speaking, None),
+            Phase::WakeTail { wake } if voiced => {
+                if self.position - wake >= samples(SAME_BREATH_MS) {
+                    log::debug!("speech goes on from the wake word without a pause");
+                    (Phase::Speaking, Some(wake))
+                } else {
+                    (phase, None)
                 }
-                VadEvent::SpeechEnd { sample } => speech_end = Some(self.vad_base + sample),
+            }
+            Phase::WakeTail { wake } => {
+                log::debug!(
+                    "the wake word ended {} ms after its detection",
+                    (self.position - wake) * 1000 / SAMPLE_RATE as u64
+                );
+                let quiet = frame_start;
+                (Phase::Waiting { quiet, run: None }, None)
+            }
+            Phase::Waiting { .. } if segment.is_some() => (Phase::Speaking, segment),
+            Phase::Waiting { quiet, run } if voiced => {
+                let run = run.unwrap_or(frame_start);
+                if self.position - run >= samples(SPEECH_MS) {
+                    (Phase::Speaking, Some(run))
+                } else {
+                    let run = Some(run);
+                    (Phase::Waiting { quiet, run }, None)
+                }
+            }
+            Phase::Waiting { quiet, .. } => (Phase::Waiting { quiet, run: None }, None),
+        };
+        if let Mode::Capturing { phase, .. } = &mut self.mode {
+            *phase = next;
+        }
+        // The user began after the wake word had ended: the recognizer starts over at their
+        // speech, so the wake word's audio in the pre-roll is not part of the utterance.
+        if let (Some(start), Phase::Waiting { quiet, .. }) = (began, phase) {
+            let wake = matches!(
+                &self.mode,
+                Mode::Capturing {
+                    wake_word: Some(_),
+                    ..
+                }
+            );
+            if wake {
+                let from = start.saturating_sub(samples(ONSET_MS)).max(quiet);
+                // Up to this frame, which the caller feeds next.
+                let audio = self.recent_between(from, frame_start);
+                if let Err(e) = self.asr.begin_with_preroll(&audio) {
+                    self.fail(format!("{e}"));
+                    return None;
+                }
             }
         }
+        began
+    }
+
+    fn capture(&mut self, frame: &[i16], vad_events: &[VadEvent]) {
+        let Mode::Capturing { turn, since, .. } = self.mode else {
+            return;
+        };
+        let began = self.advance_phase(vad_events);
+        if !matches!(self.mode, Mode::Capturing { .. }) {
+            return; // the recognizer failed to start over
+        }
+        if let Some(start) = began {
+            log::debug!("turn {turn}: the user began speaking");
+            let at = self.instant_of(start);
+            self.send(Event::SpeechStarted { turn, at });
+        }
+        // The end of the user's speech; not that of a segment before it (the wake word's).
+        let speech_end = vad_events
+            .iter()
+            .rev()
+            .find_map(|e| match *e {
+                VadEvent::SpeechEnd { sample } => Some(self.vad_base + sample),
+                VadEvent::SpeechStart { .. } => None,
+            })
+            .filter(|&end| began.is_none_or(|start| end > start));
         let audio: Vec<f32> = frame.iter().map(|&s| i16_to_f32(s)).collect();
         // An end found in this frame was declared now, before the ASR decodes it.
         let endpoint = Instant::now();
@@ -386,13 +506,26 @@ impl Listener {
             }),
             Err(e) => return self.fail(format!("{e}")),
         };
-        let heard_now = matches!(self.mode, Mode::Capturing { heard: true, .. });
+        let speaking = matches!(
+            self.mode,
+            Mode::Capturing {
+                phase: Phase::Speaking,
+                ..
+            }
+        );
+        if let (Some(text), false) = (&final_text, speaking) {
+            // A segment the recognizer closed before the user began: the wake word's tail
+            // in the pre-roll. The recognizer goes on with the next segment.
+            log::debug!("turn {turn}: not the user's speech yet, dropped: {text:?}");
+        }
+        let final_text = final_text.filter(|_| speaking);
         let elapsed = self.position - since;
         let too_long = elapsed >= samples(self.settings.max_utterance_ms);
-        if final_text.is_some() || (heard_now && speech_end.is_some()) || too_long {
+        if speaking && (final_text.is_some() || speech_end.is_some() || too_long) {
             let end = speech_end.map(|s| self.instant_of(s));
             self.end_utterance(final_text, end, endpoint);
-        } else if !heard_now && elapsed >= samples(self.settings.no_speech_timeout_ms) {
+        } else if !speaking && (too_long || elapsed >= samples(self.settings.no_speech_timeout_ms))
+        {
             self.mode = Mode::Armed;
             self.send(Event::NoSpeech { turn });
         }
@@ -433,8 +566,11 @@ impl Listener {
             // Only the wake word so far ("alexa ... what time is it"): keep listening.
             log::debug!("heard only the wake word ({raw:?}); still listening");
             self.asr.begin();
-            if let Mode::Capturing { heard, .. } = &mut self.mode {
-                *heard = false;
+            if let Mode::Capturing { phase, .. } = &mut self.mode {
+                *phase = Phase::Waiting {
+                    quiet: self.position,
+                    run: None,
+                };
             }
             return;
         }
@@ -451,8 +587,17 @@ impl Listener {
 
     fn end_of_input(&mut self) {
         self.input_ended = true;
-        if let Mode::Capturing { .. } = self.mode {
-            self.end_utterance(None, None, Instant::now());
+        match self.mode {
+            Mode::Capturing {
+                phase: Phase::Speaking,
+                ..
+            } => self.end_utterance(None, None, Instant::now()),
+            // The user never began: what the recognizer has is the wake word's tail.
+            Mode::Capturing { turn, .. } => {
+                self.mode = Mode::Armed;
+                self.send(Event::NoSpeech { turn });
+            }
+            _ => {}
         }
         if let Mode::FollowUp { turn, .. } = self.mode {
             self.mode = Mode::Armed;
@@ -484,7 +629,7 @@ mod tests {
     use std::sync::mpsc;
     use std::sync::{Arc, Mutex};
 
-    /// Frames are "loud" (speech) when their first sample is non-zero; the wake word fires
+    /// Frames are "loud" (speech) when their first sample is positive; the wake word fires
     /// on a frame whose first sample is 7.
     struct Wake;
     impl WakeEngine for Wake {
@@ -501,7 +646,8 @@ mod tests {
         fn reset(&mut self) {}
     }
 
-    /// Speech starts at the first loud frame and ends after two quiet ones.
+    /// Speech starts at the first loud frame and ends after two quiet ones; a frame is
+    /// voiced when it is loud.
     #[derive(Default)]
     struct Vad {
         at: u64,
@@ -511,7 +657,7 @@ mod tests {
     impl VoiceDetector for Vad {
         fn process(&mut self, s: &[i16]) -> Result<Vec<VadEvent>, VadError> {
             let mut ev = vec![];
-            let loud = s[0] != 0;
+            let loud = s[0] > 0;
             if loud && !self.speech {
                 self.speech = true;
                 ev.push(VadEvent::SpeechStart { sample: self.at });
@@ -529,29 +675,43 @@ mod tests {
         fn in_speech(&self) -> bool {
             self.speech
         }
+        fn voiced(&self) -> bool {
+            self.speech && self.quiet == 0
+        }
         fn reset(&mut self) {
             *self = Vad::default();
         }
     }
 
-    /// "Recognizes" each loud frame as the word its first sample stands for.
+    /// "Recognizes" each loud frame as the word its first sample stands for. A frame of -1
+    /// (quiet) ends a segment, as the VAD-driven Whisper recognizer does on its own, and its
+    /// words so far come back as a final.
     struct Asr(Arc<Mutex<Vec<String>>>, Vec<String>);
     impl Recognizer for Asr {
         fn begin(&mut self) {
             self.1.clear();
         }
         fn feed(&mut self, s: &[f32]) -> Result<Vec<AsrEvent>, AsrError> {
+            let mut events = vec![];
             for frame in s.chunks(FRAME_SAMPLES) {
                 let word = match (frame[0] * 32768.0).round() as i32 {
                     7 => "Alexa,",
+                    8 => "So...",
                     1 => "what",
                     2 => "time",
                     3 => "is it?",
+                    -1 => {
+                        // End of a segment, as the recognizer's own VAD finds it.
+                        if !self.1.is_empty() {
+                            events.push(AsrEvent::Final(self.finish()?));
+                        }
+                        continue;
+                    }
                     _ => continue,
                 };
                 self.1.push(word.into());
             }
-            Ok(vec![])
+            Ok(events)
         }
         fn finish(&mut self) -> Result<String, AsrError> {
             let text = self.1.join(" ");
@@ -639,8 +799,9 @@ mod tests {
 
     #[test]
     fn question_right_after_the_wake_word_is_heard_without_it() {
-        // quiet, "alexa" (fires on its last frame), "what time is it", quiet.
-        let (events, decoded) = listen(&[0, 0, 9, 7, 1, 2, 3, 0, 0, 0, 0], true);
+        // quiet, "alexa" (fires on its last frame), "what time is it" in one breath (voiced
+        // past SAME_BREATH_MS: 9 is speech without a word of its own), quiet.
+        let (events, decoded) = listen(&[0, 0, 9, 7, 1, 9, 2, 9, 3, 0, 0, 0, 0], true);
         assert!(matches!(
             &events[0],
             Event::TurnStarted { turn: 1, trigger: Trigger::Wake(w), .. } if w == "alexa"
@@ -651,9 +812,35 @@ mod tests {
 
     #[test]
     fn a_pause_after_the_wake_word_keeps_listening() {
+        // The VAD's end of the wake word's speech is not the end of the utterance, and the
+        // recognizer starts over when the user begins: one decode, of the question only.
         let (events, decoded) = listen(&[7, 0, 0, 0, 1, 2, 3, 0, 0, 0], true);
-        assert_eq!(decoded, ["Alexa,", "what time is it?"]);
+        assert_eq!(decoded, ["what time is it?"]);
         assert_eq!(utterances(&events), ["what time is it?"]);
+    }
+
+    #[test]
+    fn the_wake_words_tail_is_not_the_utterance() {
+        // "alexa" fires before its tail (8) is over; the recognizer makes "So..." of that
+        // tail and closes the segment in the pause (-1) before the question comes.
+        let frames = [0, 9, 7, 8, 0, -1, 0, 0, 0, 1, 2, 3, 0, -1, 0, 0];
+        let (events, decoded) = listen(&frames, true);
+        assert_eq!(decoded, ["Alexa, So...", "what time is it?"]);
+        assert_eq!(utterances(&events), ["what time is it?"]);
+        let started: Vec<_> = events
+            .iter()
+            .filter(|e| matches!(e, Event::SpeechStarted { .. }))
+            .collect();
+        assert_eq!(started.len(), 1, "{events:?}");
+    }
+
+    #[test]
+    fn input_that_ends_before_the_user_speaks_is_no_utterance() {
+        // Only the wake word and its tail: nothing reaches the LLM, even at the end of input.
+        let (events, decoded) = listen(&[0, 9, 7, 8, 0, 0], true);
+        assert!(events.contains(&Event::NoSpeech { turn: 1 }), "{events:?}");
+        assert!(utterances(&events).is_empty(), "{events:?}");
+        assert!(decoded.is_empty(), "{decoded:?}");
     }
 
     #[test]
@@ -669,7 +856,7 @@ mod tests {
     fn held_input_is_answered_then_heard_as_a_follow_up() {
         // The second question comes with no wake word while the first is answered: held,
         // then heard inside the follow-up window as turn 2.
-        let (events, _) = listen(&[7, 1, 2, 0, 0, 0, 3, 1, 0, 0, 0], true);
+        let (events, _) = listen(&[7, 1, 9, 9, 9, 2, 0, 0, 0, 3, 1, 0, 0, 0], true);
         assert_eq!(utterances(&events), ["What time", "is it? what"]);
         assert!(events.iter().any(|e| matches!(
             e,

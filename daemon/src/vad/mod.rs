@@ -45,6 +45,12 @@ pub trait VoiceDetector: Send {
     fn process(&mut self, samples: &[i16]) -> Result<Vec<VadEvent>, VadError>;
     /// Whether the detector currently considers the input speech.
     fn in_speech(&self) -> bool;
+    /// Whether the input is voiced right now: the last window was speech, with no silence
+    /// under way. Unlike [`in_speech`](Self::in_speech) it drops at the first quiet window
+    /// (a segment only ends after `min_silence_ms`) and rises before `min_speech_ms`.
+    fn voiced(&self) -> bool {
+        self.in_speech()
+    }
     /// End of input: closes an open segment at the last sample fed (as
     /// `get_speech_timestamps` does at the end of a file). The live pipeline never calls it.
     fn flush(&mut self) -> Result<Vec<VadEvent>, VadError> {

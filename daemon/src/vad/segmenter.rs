@@ -60,6 +60,11 @@ impl Segmenter {
         self.triggered && self.announced
     }
 
+    /// The last window was speech and no silence is under way (see `VoiceDetector::voiced`).
+    pub fn voiced(&self) -> bool {
+        self.triggered && self.temp_end == 0
+    }
+
     /// Consumes the probability of the next window.
     pub fn push(&mut self, prob: f32, events: &mut Vec<VadEvent>) {
         let cur = self.cur;
@@ -188,5 +193,26 @@ mod tests {
                 VadEvent::SpeechEnd { sample: 45 * 512 },
             ]
         );
+    }
+
+    #[test]
+    fn voiced_follows_each_window_while_in_speech_follows_the_segment() {
+        let mut seg = Segmenter::new(&VadConfig::default(), 512);
+        let mut events = Vec::new();
+        let mut push = |p| {
+            seg.push(p, &mut events);
+            (seg.voiced(), seg.in_speech())
+        };
+        // Speech rises: voiced at once, in speech once it outlasts min_speech (250 ms).
+        assert_eq!(push(0.9), (true, false));
+        for _ in 0..8 {
+            push(0.9);
+        }
+        assert_eq!(push(0.9), (true, true));
+        // Between the thresholds (0.35..0.5) it stays voiced; below, the dip shows at once
+        // while the segment goes on until min_silence (600 ms).
+        assert_eq!(push(0.4), (true, true));
+        assert_eq!(push(0.1), (false, true));
+        assert_eq!(push(0.9), (true, true));
     }
 }

@@ -161,6 +161,10 @@ impl VoiceDetector for SileroVad {
         self.segmenter.in_speech()
     }
 
+    fn voiced(&self) -> bool {
+        self.segmenter.voiced()
+    }
+
     fn flush(&mut self) -> Result<Vec<VadEvent>, VadError> {
         let mut events = Vec::new();
         // The reference zero-pads the last partial window and classifies it too.
