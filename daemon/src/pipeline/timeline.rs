@@ -145,6 +145,9 @@ pub struct TurnReport {
     /// The turn ended without an utterance (no speech before the timeout).
     pub no_speech: bool,
     pub timeline: TimelineMs,
+    /// The instant the timeline counts from (to place other events, e.g. the LEDs', on it).
+    #[serde(skip)]
+    pub started: Option<Instant>,
 }
 
 impl TurnReport {
