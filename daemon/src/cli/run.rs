@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+use hearken::hw;
 use hearken::pipeline::{self, Options};
 
 use super::Ctx;
@@ -26,9 +27,12 @@ pub fn run(_args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         let _ = out.flush();
     };
     let (capture, playback) = pipeline::live_devices(&config.audio);
+    // The LEDs follow the loop's state and the button drives it (`[hw]`).
+    let pipe = pipeline::Pipeline::new();
+    let board = hw::Hw::start(hw::open(&config.hw)?, &config.hw, &pipe.handle())?;
     let runtime = tokio::runtime::Runtime::new()?;
     let result = runtime.block_on(pipeline::run_on_devices(
-        pipeline::Pipeline::new(),
+        pipe,
         engines,
         &capture,
         &playback,
@@ -40,6 +44,7 @@ pub fn run(_args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     // Work still queued on the runtime (a DNS lookup, an LLM request) must not hold up
     // the exit.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    board.stop();
     result?;
     Ok(ExitCode::SUCCESS)
 }
