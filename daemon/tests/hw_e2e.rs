@@ -265,3 +265,83 @@ fn a_long_press_mutes_and_another_unmutes() {
     // Muted exactly once, and for the whole of the first question.
     assert_eq!(p.iter().filter(|p| *p == "muted").count(), 1, "{p:?}");
 }
+
+#[test]
+fn gpio_backends_without_gpio_stop_run_at_start_with_the_device_and_the_fix() {
+    let model = std::fs::read_to_string("/proc/device-tree/model").unwrap_or_default();
+    let dir = tempfile::tempdir().unwrap();
+    for (backend, device, fix) in [
+        ("rppal", "/dev/gpiomem", "`gpio` group"),
+        ("cdev", "/dev/gpiochip0", "hw.backend = \"none\""),
+        ("apa102", "/dev/spidev0.0", "`spi` group"),
+    ] {
+        if Path::new(device).exists() || (backend == "rppal" && model.contains("Raspberry Pi")) {
+            eprintln!("{device} exists here: not testing {backend}'s failure");
+            continue;
+        }
+        let config = write_config(
+            dir.path(),
+            &format!("[service]\nlog_target = \"stderr\"\n[hw]\nbackend = \"{backend}\"\n"),
+        );
+        let started = std::time::Instant::now();
+        let out = hearken()
+            .args(["--config", config.to_str().unwrap(), "run"])
+            .output()
+            .unwrap();
+        let err = text(&out.stderr);
+        assert!(!out.status.success(), "{backend}: {err}");
+        assert!(
+            err.contains(device) && err.contains(fix),
+            "{backend}: {err}"
+        );
+        // Before any model loads.
+        assert!(!err.contains("loading"), "{backend}: {err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+}
+
+#[test]
+fn hw_test_cycles_every_state_pattern_and_turns_the_leds_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "[service]\nlog_target = \"stderr\"\n[hw]\nbackend = \"simulated\"\n",
+    );
+    let out = hearken()
+        .args(["--config", config.to_str().unwrap(), "hw", "test"])
+        .args(["--seconds", "0.2", "--duration", "1.6"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    // Every state's pattern was shown (the simulated LEDs log each change), in order.
+    let shown: Vec<&str> = stderr
+        .lines()
+        .filter_map(|l| l.split("leds: ").nth(1))
+        .collect();
+    let want = [
+        "Idle: idle",
+        "Listening: listening",
+        "Thinking: thinking",
+        "Speaking: speaking",
+        "FollowUp: follow_up",
+        "Muted: muted #ff0000",
+        "Error: error",
+    ];
+    for (i, w) in want.iter().enumerate() {
+        assert!(
+            shown.get(i).is_some_and(|s| s.starts_with(w)),
+            "{w} at {i}: {shown:?}"
+        );
+    }
+    assert_eq!(shown.last(), Some(&"off"), "{shown:?}");
+
+    // Without any LEDs or button, it says how to configure them.
+    let config = write_config(dir.path(), "[hw]\nbackend = \"none\"\n");
+    let out = hearken()
+        .args(["--config", config.to_str().unwrap(), "hw", "test"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("hw.backend = \"none\" gives no LEDs and no button"));
+}

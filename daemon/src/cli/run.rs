@@ -13,6 +13,8 @@ pub struct Args {}
 
 pub fn run(_args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let config = &ctx.config;
+    // The board first: a missing GPIO device stops start-up before the models load.
+    let board_parts = hw::open(&config.hw)?;
     let engines = pipeline::build_engines(config)?;
     let source_rate = engines.tts.sample_rate();
     let options = Options {
@@ -29,7 +31,7 @@ pub fn run(_args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let (capture, playback) = pipeline::live_devices(&config.audio);
     // The LEDs follow the loop's state and the button drives it (`[hw]`).
     let pipe = pipeline::Pipeline::new();
-    let board = hw::Hw::start(hw::open(&config.hw)?, &config.hw, &pipe.handle())?;
+    let board = hw::Hw::start(board_parts, &config.hw, &pipe.handle())?;
     let runtime = tokio::runtime::Runtime::new()?;
     let result = runtime.block_on(pipeline::run_on_devices(
         pipe,
