@@ -156,3 +156,23 @@ impl Leds for CdevLeds {
         self.set(|_| false)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_by_offset_need_the_chip_and_names_are_looked_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let chip = dir.path().join("gpiochip7");
+        let err = find(&chip, "17").unwrap_err().to_string();
+        assert!(err.starts_with(&chip.display().to_string()), "{err}");
+        assert!(err.contains("ls /dev/gpiochip*"), "{err}");
+        std::fs::write(&chip, "").unwrap();
+        assert_eq!(find(&chip, "17").unwrap(), (chip.clone(), 17));
+        // No chip anywhere has this name: the error says how to list the names.
+        let err = find(&chip, "NO_SUCH_LINE_hearken").unwrap_err().to_string();
+        assert!(err.starts_with("GPIO line NO_SUCH_LINE_hearken"), "{err}");
+        assert!(err.contains("gpioinfo"), "{err}");
+    }
+}
