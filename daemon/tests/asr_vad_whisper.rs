@@ -135,7 +135,7 @@ fn preroll_wake_word_is_stripped_from_the_final_text() {
     finals.push(r.finish().unwrap());
     let text = finals.join(" ");
     assert!(text.to_lowercase().starts_with("alexa"), "{text}");
-    let command = asr::strip_wake_word(&text, &["alexa"]);
+    let command = hearken::wake::WakeWordName::from_config("alexa").strip(&text);
     println!("{text:?} -> {command:?}");
     assert!(command.starts_with("What"), "{command}");
     assert!(!command.to_lowercase().contains("alexa"), "{command}");

@@ -15,7 +15,6 @@ pub use config::{AsrConfig, EndpointMode, EndpointPreset, EndpointRules, Provide
 pub use model::ModelFiles;
 pub use offline::{OfflineEngine, SegmentedRecognizer};
 pub use online::StreamingRecognizer;
-pub use text::strip_wake_word;
 
 use crate::models::ModelStore;
 use crate::vad::{VadConfig, VoiceDetector};
@@ -56,7 +55,7 @@ pub trait Recognizer: Send {
     fn finish(&mut self) -> Result<String, AsrError>;
     /// Starts an utterance with audio buffered from shortly before the wake word ended
     /// (`asr.preroll_ms`), so a command said without a pause is not clipped. The wake word
-    /// may then appear in the text: see [`strip_wake_word`].
+    /// may then appear in the text: see [`crate::wake::WakeWordName::strip`].
     fn begin_with_preroll(&mut self, preroll: &[f32]) -> Result<Vec<AsrEvent>, AsrError> {
         self.begin();
         self.feed(preroll)

@@ -1,16 +1,13 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
-use futures::StreamExt;
-use hearken::llm::{ChatModel, Chunker, History, LlmError, OpenAiChat};
+use hearken::llm::{History, OpenAiChat};
 use hearken::models::ModelStore;
+use hearken::pipeline::{speak_once, Outcome, Speech};
 use hearken::tts::{PiperVoice, Synthesizer};
-use tokio_util::sync::CancellationToken;
 
-use super::speaker::Speaker;
 use super::Ctx;
 
 #[derive(clap::Args)]
@@ -28,134 +25,34 @@ pub struct Args {
     cancel_after_chunks: Option<usize>,
 }
 
-#[derive(Default)]
-struct Chunk {
-    text: String,
-    ready_ms: f64,
-    first_audio_ms: Option<f64>,
-    fallback: bool,
-}
-
-#[derive(Default)]
-struct Spoken {
-    chunks: Vec<Chunk>,
-    samples: usize,
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
+/// Asks and answers as the daemon does for one turn: its reply code (LLM stream, chunker,
+/// fallback policy), TTS thread and output thread.
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let cfg = &ctx.config;
-    let mut voice = PiperVoice::new(&cfg.tts, &ModelStore::new(&cfg.models))?;
+    let voice = PiperVoice::new(&cfg.tts, &ModelStore::new(&cfg.models))?;
     let rate = voice.sample_rate();
     let chat = OpenAiChat::new(&cfg.llm)?;
     let history = History::new(cfg.llm.history_tokens as usize);
     let messages = history.messages(&cfg.llm.system_prompt, &args.question);
-
-    let cancel = CancellationToken::new();
-    let spoken = Arc::new(Mutex::new(Spoken::default()));
-    let start = Instant::now();
-
-    // TTS runs on its own thread so that synthesis never blocks reading the stream.
-    let (tx, rx) = mpsc::channel::<Chunk>();
-    let mut speaker = Speaker::open(args.out.as_deref(), &cfg.audio, rate)?;
-    let tts = {
-        let spoken = spoken.clone();
-        let cancel = cancel.clone();
-        let cancel_after = args.cancel_after_chunks;
-        std::thread::spawn(move || -> anyhow::Result<()> {
-            for chunk in rx {
-                if cancel.is_cancelled() && !chunk.fallback {
-                    continue;
-                }
-                let index = {
-                    let mut s = spoken.lock().unwrap();
-                    s.chunks.push(chunk);
-                    s.chunks.len() - 1
-                };
-                let text = spoken.lock().unwrap().chunks[index].text.clone();
-                voice.synthesize(&text, &mut |piece| {
-                    if cancel.is_cancelled() {
-                        return false;
-                    }
-                    let mut s = spoken.lock().unwrap();
-                    if s.chunks[index].first_audio_ms.is_none() {
-                        s.chunks[index].first_audio_ms = Some(ms(start.elapsed()));
-                        if cancel_after == Some(index + 1) {
-                            cancel.cancel();
-                        }
-                    }
-                    s.samples += piece.len();
-                    drop(s);
-                    speaker.play(piece);
-                    true
-                })?;
-            }
-            speaker.finish()
-        })
-    };
-
+    let (speaker, out) = super::speaker::open(args.out.as_deref(), &cfg.audio, rate)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let mut reply = String::new();
-    let mut first_token_ms = None;
-    let mut deltas_after_cancel = 0usize;
-    let mut error: Option<LlmError> = None;
-    runtime.block_on(async {
-        let mut stream = chat.stream(messages, cancel.clone());
-        let mut chunker = Chunker::new();
-        let send = |text: String, fallback: bool| {
-            let _ = tx.send(Chunk {
-                text,
-                ready_ms: ms(start.elapsed()),
-                fallback,
-                ..Chunk::default()
-            });
-        };
-        while let Some(item) = stream.next().await {
-            match item {
-                Ok(delta) => {
-                    if cancel.is_cancelled() {
-                        deltas_after_cancel += 1;
-                    }
-                    first_token_ms.get_or_insert_with(|| ms(start.elapsed()));
-                    reply.push_str(&delta);
-                    for chunk in chunker.push(&delta) {
-                        send(chunk, false);
-                    }
-                }
-                Err(e) => {
-                    log::warn!("{e}");
-                    error = Some(e);
-                    break;
-                }
-            }
-        }
-        match &error {
-            // An unfinished sentence is dropped: the apology follows what was said.
-            Some(e) => send(e.spoken().to_string(), true),
-            None if !cancel.is_cancelled() => {
-                if let Some(rest) = chunker.finish() {
-                    send(rest, false);
-                }
-            }
-            None => {}
-        }
-    });
-    let llm_done_ms = ms(start.elapsed());
-    drop(tx);
-    tts.join().expect("TTS thread")?;
+    let spoken = runtime.block_on(speak_once(
+        Box::new(voice),
+        speaker,
+        Speech::Answer {
+            messages,
+            llm: Arc::new(chat),
+        },
+        args.cancel_after_chunks,
+    ))?;
+    out.finish()?;
 
-    let spoken = Arc::try_unwrap(spoken)
-        .ok()
-        .expect("TTS thread done")
-        .into_inner()
-        .unwrap();
-    let audio_s = spoken.samples as f64 / f64::from(rate);
-    let first_audio_ms = spoken.chunks.iter().find_map(|c| c.first_audio_ms);
+    let ms = |at: Instant| (at - spoken.start).as_secs_f64() * 1000.0;
+    let answered = spoken.answered.as_ref();
+    let error = answered.and_then(|a| a.error.as_ref());
+    let seconds = |samples: u64| samples as f64 / f64::from(rate);
     if args.json {
         let chunks: Vec<_> = spoken
             .chunks
@@ -163,8 +60,8 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
             .map(|c| {
                 serde_json::json!({
                     "text": c.text,
-                    "ready_ms": c.ready_ms,
-                    "first_audio_ms": c.first_audio_ms,
+                    "ready_ms": ms(c.ready),
+                    "first_audio_ms": ms(c.first_audio),
                     "fallback": c.fallback,
                 })
             })
@@ -172,15 +69,24 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         println!(
             "{}",
             serde_json::json!({
-                "reply": reply,
-                "first_token_ms": first_token_ms,
-                "first_audio_ms": first_audio_ms,
-                "llm_done_ms": llm_done_ms,
-                "audio_s": audio_s,
+                "reply": answered.map_or("", |a| a.text.as_str()),
+                "first_token_ms": spoken.first_token.map(ms),
+                "first_audio_ms": spoken.first_tts_audio.map(ms),
+                "first_sample_ms": spoken.first_sample_written.map(ms),
+                "llm_done_ms": spoken.llm_done.map(ms),
+                "audio_s": seconds(spoken.samples),
                 "chunks": chunks,
-                "cancelled": cancel.is_cancelled(),
-                "deltas_after_cancel": deltas_after_cancel,
-                "error": error.as_ref().map(|e| serde_json::json!({
+                "played": spoken.played,
+                "outcome": match &spoken.outcome {
+                    Outcome::Played => "played",
+                    Outcome::Interrupted => "interrupted",
+                    Outcome::Fallback => "fallback",
+                    Outcome::Failed(_) => "failed",
+                },
+                "cancelled": spoken.cancelled_at.is_some(),
+                "audio_after_cancel_s": seconds(spoken.samples_after_cancel),
+                "deltas_after_cancel": answered.map_or(0, |a| a.deltas_after_cancel),
+                "error": error.map(|e| serde_json::json!({
                     "kind": e.kind(),
                     "message": e.to_string(),
                     "spoken": e.spoken(),
@@ -191,9 +97,13 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         for c in &spoken.chunks {
             println!("{}", c.text);
         }
-        if let Some(e) = &error {
+        if let Some(e) = error {
             eprintln!("hearken: {e}");
         }
+    }
+    if let Outcome::Failed(why) = &spoken.outcome {
+        eprintln!("hearken: {why}");
+        return Ok(ExitCode::FAILURE);
     }
     Ok(if error.is_some() {
         ExitCode::FAILURE

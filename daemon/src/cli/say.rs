@@ -1,12 +1,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
 
-use hearken::llm::Chunker;
 use hearken::models::ModelStore;
+use hearken::pipeline::{speak_once, Outcome, Speech};
 use hearken::tts::{PiperVoice, Synthesizer};
 
-use super::speaker::Speaker;
 use super::Ctx;
 
 #[derive(clap::Args)]
@@ -21,36 +19,43 @@ pub struct Args {
     json: bool,
 }
 
+/// Speaks the text as the daemon speaks an answer: the same chunker, TTS thread and
+/// output thread.
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let cfg = &ctx.config;
-    let mut voice = PiperVoice::new(&cfg.tts, &ModelStore::new(&cfg.models))?;
+    let voice = PiperVoice::new(&cfg.tts, &ModelStore::new(&cfg.models))?;
     let rate = voice.sample_rate();
-
-    let mut speaker = Speaker::open(args.out.as_deref(), &cfg.audio, rate)?;
-    let start = Instant::now();
-    let mut chunker = Chunker::new();
-    let mut chunks = chunker.push(&args.text);
-    chunks.extend(chunker.finish());
-    let mut samples = 0usize;
-    let mut first_audio = None;
-    for chunk in &chunks {
-        voice.synthesize(chunk, &mut |piece| {
-            first_audio.get_or_insert_with(|| start.elapsed());
-            samples += piece.len();
-            speaker.play(piece);
-            true
-        })?;
+    let (speaker, out) = super::speaker::open(args.out.as_deref(), &cfg.audio, rate)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let spoken = runtime.block_on(speak_once(
+        Box::new(voice),
+        speaker,
+        Speech::Text(args.text),
+        None,
+    ))?;
+    out.finish()?;
+    if let Outcome::Failed(why) = &spoken.outcome {
+        anyhow::bail!("{why}");
     }
-    let synth_s = start.elapsed().as_secs_f64();
-    let audio_s = samples as f64 / f64::from(rate);
-    speaker.finish()?;
-    let first_audio_ms = first_audio.map(|d| d.as_secs_f64() * 1000.0);
+    let ms = |at: Option<std::time::Instant>| at.map(|t| (t - spoken.start).as_secs_f64() * 1000.0);
+    // Synthesis time: until the last chunk was synthesized (a device plays on after that).
+    let synth_s = spoken
+        .chunks
+        .iter()
+        .filter_map(|c| c.synthesized)
+        .max()
+        .map_or(0.0, |t| (t - spoken.start).as_secs_f64());
+    let audio_s = spoken.samples as f64 / f64::from(rate);
+    let first_audio_ms = ms(spoken.first_tts_audio);
     if args.json {
         println!(
             "{}",
             serde_json::json!({
                 "audio_s": audio_s,
                 "first_audio_ms": first_audio_ms,
+                "first_sample_ms": ms(spoken.first_sample_written),
                 "synth_s": synth_s,
             })
         );

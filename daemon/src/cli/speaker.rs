@@ -1,57 +1,58 @@
 //! Where `say` and `ask` send speech: a WAV file with `--out`, else the configured ALSA
-//! playback device, fed piece by piece as synthesis produces it.
+//! playback device. Either way the daemon's output thread feeds it.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 use hearken::audio::{self, AudioConfig, Playback, PlaybackSettings};
+use hearken::pipeline::{MemorySpeaker, PlaybackSpeaker, Speaker};
 
-pub enum Speaker {
+pub enum Out {
     File {
         path: PathBuf,
         rate: u32,
-        pcm: Vec<i16>,
+        speaker: MemorySpeaker,
     },
-    Device(Playback),
+    Device,
 }
 
-impl Speaker {
-    pub fn open(out: Option<&Path>, audio: &AudioConfig, rate: u32) -> anyhow::Result<Speaker> {
-        Ok(match out {
-            Some(path) => Speaker::File {
-                path: path.to_owned(),
-                rate,
-                pcm: Vec::new(),
-            },
-            None => Speaker::Device(
-                Playback::start(&PlaybackSettings::from_config(audio), rate).with_context(
-                    || format!("opening playback device `{}`", audio.playback_device),
-                )?,
-            ),
-        })
-    }
-
-    /// Queues speech; on a device this waits for room, so synthesis runs ahead by at most
-    /// the playback ring.
-    pub fn play(&mut self, pcm: &[i16]) {
-        match self {
-            Speaker::File { pcm: all, .. } => all.extend_from_slice(pcm),
-            Speaker::Device(playback) => {
-                playback.write_blocking(pcm, &AtomicBool::new(false));
-            }
+/// Opens the speaker for speech at `rate`; [`Out::finish`] writes the WAV afterwards.
+pub fn open(
+    out: Option<&Path>,
+    audio: &AudioConfig,
+    rate: u32,
+) -> anyhow::Result<(Box<dyn Speaker>, Out)> {
+    Ok(match out {
+        Some(path) => {
+            let speaker = MemorySpeaker::new();
+            (
+                Box::new(speaker.clone()),
+                Out::File {
+                    path: path.to_owned(),
+                    rate,
+                    speaker,
+                },
+            )
         }
-    }
+        None => {
+            let playback = Playback::start(&PlaybackSettings::from_config(audio), rate)
+                .with_context(|| format!("opening playback device `{}`", audio.playback_device))?;
+            (Box::new(PlaybackSpeaker::new(playback)), Out::Device)
+        }
+    })
+}
 
-    /// Writes the WAV, or waits until the device has played everything.
+impl Out {
+    /// Writes the WAV (the device was played out and closed by the output thread).
     pub fn finish(self) -> anyhow::Result<()> {
         match self {
-            Speaker::File { path, rate, pcm } => audio::wav::write_i16(&path, rate, 1, &pcm)
+            Out::File {
+                path,
+                rate,
+                speaker,
+            } => audio::wav::write_i16(&path, rate, 1, &speaker.samples())
                 .with_context(|| format!("writing {}", path.display())),
-            Speaker::Device(playback) => {
-                playback.finish();
-                Ok(())
-            }
+            Out::Device => Ok(()),
         }
     }
 }

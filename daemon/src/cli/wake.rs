@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use hearken::audio::wav;
 use hearken::models::ModelStore;
-use hearken::wake::{OpenWakeWord, WakeEngine, FRAME_SAMPLES};
+use hearken::wake::{OpenWakeWord, WakeEngine, WakeWordName, FRAME_SAMPLES};
 
 use super::Ctx;
 
@@ -66,7 +66,8 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         } else {
             println!("{}:", file.display());
             for (word, time_s, score) in &detections {
-                println!("  {word} at {time_s:.2} s (score {score:.3})");
+                let word = WakeWordName::from_config(word);
+                println!("  \"{word}\" at {time_s:.2} s (score {score:.3})");
             }
             let maxes: Vec<String> = max_scores
                 .iter()

@@ -31,12 +31,24 @@ impl Speaker for PlaybackSpeaker {
     fn written(&self) -> u64 {
         self.playback.stats().written
     }
+    fn is_dead(&self) -> bool {
+        self.playback.stats().state == crate::audio::PlaybackState::Stopped
+    }
 }
 
 /// `audio::Playback` as the output thread's speaker; leaves its final stats behind.
-struct PlaybackSpeaker {
+pub struct PlaybackSpeaker {
     playback: Playback,
     last: Arc<Mutex<Option<crate::audio::PlaybackStats>>>,
+}
+
+impl PlaybackSpeaker {
+    pub fn new(playback: Playback) -> Self {
+        PlaybackSpeaker {
+            playback,
+            last: Arc::default(),
+        }
+    }
 }
 
 /// What the speaker may still play once the output thread is done: the output thread
@@ -196,7 +208,7 @@ pub fn build_engines_timed(config: &Config) -> Result<(Engines, Startup), Pipeli
         .wake
         .words
         .iter()
-        .map(|w| crate::wake::word_name(w))
+        .map(|w| crate::wake::WakeWordName::from_config(w).to_string())
         .collect();
     let mut stages = Vec::new();
 

@@ -28,6 +28,23 @@ pub enum Outcome {
     Failed(String),
 }
 
+/// One spoken piece of an answer, recorded by the TTS thread when its first audio comes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChunkRecord {
+    pub text: String,
+    /// When the chunker (or the fallback policy) handed it to the TTS thread.
+    pub ready: Instant,
+    /// It is the spoken apology for an LLM failure.
+    pub fallback: bool,
+    /// Its first synthesized audio.
+    pub first_audio: Instant,
+    /// When its synthesis ended (finished, or stopped by a cancel).
+    pub synthesized: Option<Instant>,
+}
+
+/// The chunks of one answer, in the order they were spoken; outlives the [`ReplyLife`].
+pub type ChunkLog = Arc<Mutex<Vec<ChunkRecord>>>;
+
 #[derive(Clone)]
 pub struct ReplyLife(Arc<Inner>);
 
@@ -45,6 +62,7 @@ struct Inner {
     cancel: CancellationToken,
     status: Mutex<Status>,
     report: Reporter,
+    chunks: ChunkLog,
 }
 
 #[derive(Default)]
@@ -60,6 +78,7 @@ impl ReplyLife {
             cancel: CancellationToken::new(),
             status: Mutex::new(Status::default()),
             report,
+            chunks: ChunkLog::default(),
         }))
     }
 
@@ -74,6 +93,27 @@ impl ReplyLife {
 
     pub fn is_cancelled(&self) -> bool {
         self.0.cancel.is_cancelled()
+    }
+
+    /// What was spoken of this answer, chunk by chunk (holding it keeps the answer alive no
+    /// longer than the log itself).
+    pub fn chunk_log(&self) -> ChunkLog {
+        self.0.chunks.clone()
+    }
+
+    /// Records a chunk whose first audio just came; returns its index for
+    /// [`Self::chunk_synthesized`].
+    pub fn chunk_sounding(&self, record: ChunkRecord) -> usize {
+        let mut chunks = self.0.chunks.lock().unwrap_or_else(|e| e.into_inner());
+        chunks.push(record);
+        chunks.len() - 1
+    }
+
+    pub fn chunk_synthesized(&self, index: usize, at: Instant) {
+        let mut chunks = self.0.chunks.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(chunk) = chunks.get_mut(index) {
+            chunk.synthesized = Some(at);
+        }
     }
 
     /// Something broke while producing this answer: stop it, and report it as failed

@@ -424,7 +424,7 @@ impl Listener {
         let asr_final = Instant::now();
         let text = match &wake_word {
             // The ASR's rule takes the whole word; ours also the tail the pre-roll caught.
-            Some(w) => strip_wake_word(&crate::asr::strip_wake_word(&raw, &[w]), w),
+            Some(w) => strip_wake_word(&raw, w),
             None => raw.trim().to_string(),
         };
         let timed_out = self.input_ended

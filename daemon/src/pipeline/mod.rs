@@ -20,6 +20,7 @@ mod devices;
 pub mod earcon;
 pub mod life;
 pub mod listener;
+pub mod once;
 pub mod output;
 pub mod reply;
 pub mod state;
@@ -28,12 +29,9 @@ pub mod text;
 pub mod timeline;
 
 use std::collections::HashMap;
-use std::panic::AssertUnwindSafe;
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use futures::FutureExt;
 
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -41,11 +39,12 @@ use tokio_util::sync::CancellationToken;
 pub use config::{EarconConfig, PipelineConfig};
 pub use devices::{
     build_engines, build_engines_timed, live_devices, options, process_stats, run_on_devices,
-    since_process_start, Played, ProcessStats, StageTime, Startup,
+    since_process_start, PlaybackSpeaker, Played, ProcessStats, StageTime, Startup,
 };
 pub use earcon::{Cue, Earcons};
-pub use life::{Outcome, ReplyLife};
+pub use life::{ChunkLog, ChunkRecord, Outcome, ReplyLife};
 pub use listener::{FrameSource, Heard, ListenerCommand, ListenerSettings, RingSource};
+pub use once::{speak_once, MemorySpeaker, Speech, Spoken};
 pub use output::{OutMsg, Speaker};
 pub use state::{Command, Conversation, Event, Stage, State};
 pub use supervise::{Exit, StageProgress};
@@ -374,20 +373,13 @@ impl Pipeline {
                     Command::StartReply { turn, messages } => {
                         let life = ReplyLife::new(turn, reporter.clone());
                         replies.insert(turn, life.cancel_token().clone());
-                        let guard = life.clone();
-                        let task = reply::answer(
+                        reply::spawn_answer(
                             life,
                             messages,
                             engines.llm.clone(),
                             tts_tx.clone(),
                             reporter.clone(),
                         );
-                        tokio::spawn(async move {
-                            if let Err(panic) = AssertUnwindSafe(task).catch_unwind().await {
-                                let why = supervise::panic_message(panic.as_ref());
-                                guard.fail(format!("the answer task panicked: {why}"));
-                            }
-                        });
                     }
                     Command::CancelReply { turn } => {
                         if let Some(cancel) = replies.get(&turn) {

@@ -26,6 +26,10 @@ pub trait Speaker: Send {
     fn ended_at(&self) -> Option<Instant>;
     /// Samples written to the device since start (flushed ones excluded).
     fn written(&self) -> u64;
+    /// The device's own thread has ended (it panicked): nothing will ever play again.
+    fn is_dead(&self) -> bool {
+        false
+    }
 }
 
 #[derive(Debug)]
@@ -134,6 +138,12 @@ impl Output {
             };
             if let Some(deadline) = stop {
                 break deadline;
+            }
+            if self.speaker.is_dead() {
+                // Answers would wait forever for a speaker that never plays: let the
+                // supervisor see this thread end.
+                log::error!("the playback thread has stopped; the speaker is gone for good");
+                return;
             }
             self.pump();
             self.check_answer();
@@ -353,6 +363,7 @@ mod tests {
         first: Option<Instant>,
         armed: bool,
         idle: bool,
+        dead: Arc<std::sync::atomic::AtomicBool>,
     }
     impl Speaker for Budgeted {
         fn write(&mut self, samples: &[i16]) -> usize {
@@ -385,6 +396,9 @@ mod tests {
         fn written(&self) -> u64 {
             self.written
         }
+        fn is_dead(&self) -> bool {
+            self.dead.load(Ordering::SeqCst)
+        }
     }
 
     struct Rig {
@@ -393,6 +407,7 @@ mod tests {
         budget: Arc<AtomicU64>,
         report: Reporter,
         thread: std::thread::JoinHandle<()>,
+        dead: Arc<std::sync::atomic::AtomicBool>,
     }
 
     fn start(budget: u64) -> Rig {
@@ -401,12 +416,14 @@ mod tests {
 
     fn start_with(budget: u64, idle: bool) -> Rig {
         let budget = Arc::new(AtomicU64::new(budget));
+        let dead = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let speaker = Budgeted {
             budget: budget.clone(),
             written: 0,
             first: None,
             armed: false,
             idle,
+            dead: dead.clone(),
         };
         let (tx, rx) = mpsc::channel();
         let (etx, erx) = mpsc::channel();
@@ -427,6 +444,7 @@ mod tests {
             budget,
             report,
             thread,
+            dead,
         }
     }
 
@@ -567,5 +585,20 @@ mod tests {
         assert_eq!(rig.done(), (1, String::new(), Outcome::Interrupted));
         rig.thread.join().unwrap();
         assert!(asked.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn a_dead_playback_thread_ends_the_output_thread_and_its_answer() {
+        let rig = start(0);
+        let one = rig.life(1);
+        rig.speak(&one, "Never heard.", 1000);
+        rig.end(&one);
+        drop(one);
+        rig.dead.store(true, Ordering::SeqCst);
+        // The answer the output thread held ends with it.
+        let (turn, played, outcome) = rig.done();
+        assert_eq!((turn, played.as_str()), (1, ""));
+        assert!(matches!(outcome, Outcome::Failed(_)), "{outcome:?}");
+        rig.thread.join().unwrap();
     }
 }

@@ -210,8 +210,12 @@ impl Conversation {
     /// The whole machine: one handler per event.
     pub fn handle(&mut self, event: Event) -> Vec<Command> {
         let mut out = Vec::new();
-        if self.state == State::Muted && !matches!(event, Event::Mute(_) | Event::ReplyDone { .. })
-        {
+        // Muted, only what winds down the answers cut off by the mute still counts.
+        let winding_down = matches!(
+            event,
+            Event::Mute(_) | Event::ReplyDone { .. } | Event::Stage { .. }
+        );
+        if self.state == State::Muted && !winding_down {
             return out;
         }
         match event {

@@ -1,41 +1,12 @@
 //! Text-side rules of a turn: the wake word is not part of the question, and the history
 //! keeps only the part of an answer that was actually heard.
 
-/// Removes the wake phrase (or the tail of it the pre-roll caught) from the start of a
-/// transcript: "Alexa, what time is it?" and "Lexa what time is it" both become
-/// "what time is it?".
-pub fn strip_wake_word(transcript: &str, wake_word: &str) -> String {
-    let phrase: String = normalize(&wake_word.replace(['_', '-'], " "));
-    if phrase.is_empty() {
-        return transcript.trim().to_string();
-    }
-    let words: Vec<&str> = transcript.split_whitespace().collect();
-    let max_words = phrase.split(' ').count() + 1;
-    // The longest prefix of words that spells the phrase, or the end of it.
-    let mut cut = 0;
-    let mut joined = String::new();
-    let target = phrase.replace(' ', "");
-    for (i, word) in words.iter().take(max_words).enumerate() {
-        joined.push_str(&normalize(word).replace(' ', ""));
-        let similar = joined.len().abs_diff(target.len()) <= 2
-            && strsim::jaro_winkler(&joined, &target) > 0.85;
-        if joined.len() >= 2 && (target.ends_with(&joined) || similar) {
-            cut = i + 1;
-        }
-    }
-    let rest = words[cut..].join(" ");
-    rest.trim_start_matches(|c: char| c.is_ascii_punctuation() || c.is_whitespace())
-        .to_string()
-}
+use crate::wake::WakeWordName;
 
-fn normalize(s: &str) -> String {
-    s.chars()
-        .filter(|c| c.is_alphanumeric() || c.is_whitespace())
-        .flat_map(char::to_lowercase)
-        .collect::<String>()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
+/// Removes the wake word `wake_word` (a detection's word) from the start of a transcript:
+/// [`WakeWordName::strip`], the one rule.
+pub fn strip_wake_word(transcript: &str, wake_word: &str) -> String {
+    WakeWordName::from_config(wake_word).strip(transcript)
 }
 
 /// One spoken piece of an answer and how many of its samples reached the speaker.
@@ -71,23 +42,6 @@ pub fn played_text(chunks: &[SpokenChunk]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn wake_word_is_stripped_whole_or_in_part() {
-        let s = |t| strip_wake_word(t, "alexa");
-        assert_eq!(s("Alexa, what time is it?"), "what time is it?");
-        assert_eq!(s("Lexa what time is it"), "what time is it");
-        assert_eq!(s("Alexa."), "");
-        assert_eq!(
-            s("What is the capital of France?"),
-            "What is the capital of France?"
-        );
-        assert_eq!(s("  a lexa, how are you"), "how are you");
-        assert_eq!(
-            strip_wake_word("Hey Jarvis, turn it up", "hey_jarvis"),
-            "turn it up"
-        );
-    }
 
     #[test]
     fn played_text_cuts_at_the_sample_played() {

@@ -55,7 +55,11 @@ fn words<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error
 impl WakeConfig {
     /// A per-word threshold must name a configured word, or it would silently do nothing.
     pub(crate) fn validate(&self) -> Result<(), (&'static str, String)> {
-        let names: Vec<String> = self.words.iter().map(|w| super::word_name(w)).collect();
+        let names: Vec<String> = self
+            .words
+            .iter()
+            .map(|w| super::WakeWordName::from_config(w).as_str().to_string())
+            .collect();
         for word in self.thresholds.keys() {
             if !names.contains(word) && !self.words.contains(word) {
                 return Err((

@@ -5,11 +5,13 @@
 
 mod config;
 mod features;
+mod name;
 mod openwakeword;
 
 pub use config::WakeConfig;
 pub use features::startup_noise;
-pub use openwakeword::{word_name, OpenWakeWord};
+pub use name::WakeWordName;
+pub use openwakeword::OpenWakeWord;
 
 /// Samples per frame the pipeline feeds: 80 ms at 16 kHz.
 pub const FRAME_SAMPLES: usize = 1280;
@@ -17,6 +19,7 @@ pub const FRAME_SAMPLES: usize = 1280;
 /// One wake word heard in the last frame.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Detection {
+    /// The word's [`WakeWordName`] (`hey_jarvis`).
     pub word: String,
     pub score: f32,
 }

@@ -7,8 +7,8 @@ use ort::session::Session;
 use ort::value::TensorRef;
 
 use super::features::{Features, EMBEDDING_DIM};
-use super::{Detection, WakeConfig, WakeEngine, WakeError, FRAME_SAMPLES};
-use crate::models::{ModelRef, ModelStore};
+use super::{Detection, WakeConfig, WakeEngine, WakeError, WakeWordName, FRAME_SAMPLES};
+use crate::models::ModelStore;
 use crate::vad::{SileroVad, VadConfig};
 
 /// openwakeword reports 0 for a model's first frames, while its history is start-up noise.
@@ -19,7 +19,7 @@ const FRAME_MS: u32 = 80;
 const GATE_FRAMES: std::ops::Range<usize> = 4..7;
 
 struct Classifier {
-    word: String,
+    word: WakeWordName,
     path: PathBuf,
     session: Session,
     /// The model's input and its first output (the score).
@@ -49,28 +49,6 @@ struct Gate {
     recent: std::collections::VecDeque<f32>,
 }
 
-/// The word a model path answers to: its file stem without openWakeWord's `_v0.1` suffix.
-pub fn word_name(spec: &str) -> String {
-    match ModelRef::parse(spec) {
-        ModelRef::Bundle(word) => word,
-        ModelRef::Path(path) => {
-            let stem = path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| spec.to_string());
-            match stem.rsplit_once("_v") {
-                Some((word, version))
-                    if !word.is_empty()
-                        && version.chars().all(|c| c.is_ascii_digit() || c == '.') =>
-                {
-                    word.to_string()
-                }
-                _ => stem,
-            }
-        }
-    }
-}
-
 impl OpenWakeWord {
     /// With `vad_gate`, the gate runs the default Silero VAD; see [`Self::with_vad`].
     pub fn new(cfg: &WakeConfig, store: &ModelStore) -> Result<Self, WakeError> {
@@ -93,10 +71,10 @@ impl OpenWakeWord {
         let mut classifiers = Vec::new();
         for (spec, model) in cfg.words.iter().zip(&refs[1..]) {
             let path = crate::vad::resolve_model(store, model, None)?;
-            let word = word_name(spec);
+            let word = WakeWordName::from_config(spec);
             let threshold = cfg
                 .thresholds
-                .get(&word)
+                .get(word.as_str())
                 .or_else(|| cfg.thresholds.get(spec))
                 .copied()
                 .unwrap_or(cfg.threshold);
@@ -112,7 +90,10 @@ impl OpenWakeWord {
             None
         };
         Ok(OpenWakeWord {
-            scores: classifiers.iter().map(|c| (c.word.clone(), 0.0)).collect(),
+            scores: classifiers
+                .iter()
+                .map(|c| (c.word.as_str().to_string(), 0.0))
+                .collect(),
             features,
             classifiers,
             frames: 0,
@@ -122,9 +103,12 @@ impl OpenWakeWord {
         })
     }
 
-    /// The words, in config order.
+    /// The words' names, in config order.
     pub fn words(&self) -> Vec<String> {
-        self.classifiers.iter().map(|c| c.word.clone()).collect()
+        self.classifiers
+            .iter()
+            .map(|c| c.word.as_str().to_string())
+            .collect()
     }
 
     fn gate_open(&mut self, frame: &[i16]) -> Result<bool, WakeError> {
@@ -153,7 +137,7 @@ impl OpenWakeWord {
 }
 
 impl Classifier {
-    fn load(word: String, path: &Path, threshold: f32) -> Result<Self, WakeError> {
+    fn load(word: WakeWordName, path: &Path, threshold: f32) -> Result<Self, WakeError> {
         let load_err = |message: String| WakeError::Load {
             path: path.to_owned(),
             message,
@@ -235,7 +219,7 @@ impl WakeEngine for OpenWakeWord {
             if score >= c.threshold && gate_open {
                 c.quiet = self.refractory_frames;
                 detections.push(Detection {
-                    word: c.word.clone(),
+                    word: c.word.as_str().to_string(),
                     score,
                 });
             }
@@ -260,18 +244,5 @@ impl WakeEngine for OpenWakeWord {
             crate::vad::VoiceDetector::reset(&mut gate.vad);
             gate.recent.clear();
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn words_are_named_after_bundles_or_file_stems() {
-        assert_eq!(word_name("alexa"), "alexa");
-        assert_eq!(word_name("/opt/models/hey_jarvis_v0.1.onnx"), "hey_jarvis");
-        assert_eq!(word_name("models/computer.onnx"), "computer");
-        assert_eq!(word_name("./ok_vivid.onnx"), "ok_vivid");
     }
 }
