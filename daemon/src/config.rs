@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{asr, audio, llm, models, pipeline, service, tts, vad, wake};
+use crate::{asr, audio, hw, llm, models, pipeline, service, tts, vad, wake};
 
 pub mod checked;
 mod locate;
@@ -29,6 +29,7 @@ pub struct Config {
     pub tts: tts::TtsConfig,
     pub pipeline: pipeline::PipelineConfig,
     pub service: service::ServiceConfig,
+    pub hw: hw::HwConfig,
 }
 
 /// A config and what loading it taught us.

@@ -5,6 +5,7 @@
 pub mod asr;
 pub mod audio;
 pub mod config;
+pub mod hw;
 pub mod llm;
 pub mod models;
 pub mod native;

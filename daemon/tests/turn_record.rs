@@ -62,6 +62,7 @@ fn a_turn_is_one_info_record_with_its_journal_fields() {
         fallback: false,
         error: None,
         no_speech: false,
+        started: Some(t0),
         timeline: Timeline {
             wake: ms(0),
             speech_start: ms(300),

@@ -10,6 +10,7 @@ use hearken::service::logging;
 mod ask;
 mod check;
 mod devices;
+mod hw;
 mod play;
 mod record;
 mod run;
@@ -61,6 +62,8 @@ enum Command {
     Say(say::Args),
     /// Ask the configured LLM and speak the streamed answer
     Ask(ask::Args),
+    /// The board's LEDs and button (`hw test`)
+    Hw(hw::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -89,6 +92,7 @@ pub fn main() -> ExitCode {
         Command::Transcribe(args) => transcribe::run(args, &loaded),
         Command::Say(args) => say::run(args, &loaded),
         Command::Ask(args) => ask::run(args, &loaded),
+        Command::Hw(args) => hw::run(args, &loaded),
     };
     match result {
         Ok(code) => code,

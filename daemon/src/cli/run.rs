@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
+use hearken::hw;
 use hearken::pipeline::{self, Options};
 use hearken::service::{notify, reload};
 
@@ -21,6 +22,8 @@ pub fn run(_args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         let reloader = reload::Reloader::new(ctx.path.clone(), config.clone());
         runtime.spawn(reload::on_sighup(reloader)?);
     }
+    // The board first: a missing GPIO device stops start-up before the models load.
+    let board_parts = hw::open(&config.hw).inspect_err(|e| notify::failed(e))?;
     // Under systemd: STATUS= says what loads and the start timeout is extended meanwhile.
     let engines = {
         let _loading = notify::Loading::start("models");
@@ -40,8 +43,11 @@ pub fn run(_args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         let _ = out.flush();
     };
     let (capture, playback) = pipeline::live_devices(&config.audio);
+    // The LEDs follow the loop's state and the button drives it (`[hw]`).
+    let pipe = pipeline::Pipeline::new();
+    let board = hw::Hw::start(board_parts, &config.hw, &pipe.handle())?;
     let result = runtime.block_on(pipeline::run_on_devices(
-        pipeline::Pipeline::new(),
+        pipe,
         engines,
         &capture,
         &playback,
@@ -53,6 +59,7 @@ pub fn run(_args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     // Work still queued on the runtime (a DNS lookup, an LLM request) must not hold up
     // the exit.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    board.stop();
     if let Err(e) = &result {
         notify::failed(e);
     }

@@ -3,9 +3,13 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use hearken::audio::{self, filedev::FileDevices, Pacing};
+use hearken::hw::simulated::{RecordedLeds, Recording, ScriptedButton};
+use hearken::hw::{self, Hw};
 use hearken::pipeline::{self, Options};
 
 use super::Ctx;
@@ -23,9 +27,32 @@ pub struct Args {
     /// take it and is held while hearken answers, as if the user waited.
     #[arg(long)]
     realtime: bool,
-    /// One JSON object per turn on stdout
+    /// One JSON object per turn on stdout, with the LED timeline ("leds") around it
     #[arg(long)]
     json: bool,
+    /// Press the simulated button at these times of the input (seconds, comma-separated):
+    /// a short press each (talk when idle, stop while busy)
+    #[arg(long, value_delimiter = ',', value_name = "T", value_parser = seconds)]
+    press: Vec<Duration>,
+    /// Hold the simulated button down at T for D seconds (T:D, comma-separated); held
+    /// past `hw.button.long_press_ms` it is a long press (mute / unmute)
+    #[arg(long, value_delimiter = ',', value_name = "T:D", value_parser = hold)]
+    hold: Vec<(Duration, Duration)>,
+}
+
+fn seconds(text: &str) -> Result<Duration, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .ok_or_else(|| format!("`{text}` is not a time in seconds (e.g. 1.5)"))
+}
+
+fn hold(text: &str) -> Result<(Duration, Duration), String> {
+    let (at, held) = text
+        .split_once(':')
+        .ok_or_else(|| format!("`{text}` is not T:D (start and duration in seconds)"))?;
+    Ok((seconds(at)?, seconds(held)?))
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
@@ -59,21 +86,41 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         stop_at_end_of_input: true,
         ..pipeline::options(config)
     };
+    // The simulated board: LEDs recorded, the button pressed at times of the input (the
+    // frames the listener has taken), with the timings and patterns of [hw].
+    let pipe = pipeline::Pipeline::new();
+    let handle = pipe.handle();
+    let leds = RecordedLeds::new(1);
+    let recording = leds.recording();
+    let progress = handle.progress();
+    let frame_ms = (hearken::wake::FRAME_SAMPLES * 1000 / 16_000) as u64;
+    let input_clock = Box::new(move || Duration::from_millis(progress.listener.get() * frame_ms));
+    let edges = ScriptedButton::presses(&args.press, &args.hold);
+    let button: Option<Box<dyn hw::Button>> = (!edges.is_empty())
+        .then(|| Box::new(ScriptedButton::new(edges, input_clock)) as Box<dyn hw::Button>);
+    let board = Hw::start(
+        hw::Parts {
+            leds: Some(Box::new(leds)),
+            button,
+        },
+        &config.hw,
+        &handle,
+    )?;
+
     let json = args.json;
-    let on_turn = move |report: &pipeline::TurnReport| {
-        let mut out = std::io::stdout().lock();
-        if json {
-            let mut value = serde_json::to_value(report).expect("reports serialize");
-            value["process"] = serde_json::to_value(pipeline::process_stats()).unwrap();
-            let _ = writeln!(out, "{value}");
-        } else {
-            let _ = write!(out, "{}", report.pretty());
+    let printer = Arc::new(Mutex::new(TurnPrinter::new(json, recording)));
+    let on_turn = {
+        let printer = printer.clone();
+        move |report: &pipeline::TurnReport| {
+            printer
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .turn(report)
         }
-        let _ = out.flush();
     };
     let runtime = tokio::runtime::Runtime::new()?;
     let played = runtime.block_on(pipeline::run_on_devices(
-        pipeline::Pipeline::new(),
+        pipe,
         engines,
         &capture,
         &playback,
@@ -83,6 +130,9 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         on_turn,
     ));
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    // LEDs off, then the last turn with the LEDs up to the end.
+    board.stop();
+    printer.lock().unwrap_or_else(|e| e.into_inner()).finish();
     let played = played?;
     let samples = audio::filedev::read_raw(&output_raw)
         .with_context(|| format!("cannot read {}", output_raw.display()))?;
@@ -103,6 +153,90 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         println!("reply audio: {}", args.out.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints each turn; with `--json`, one object per turn with the LED changes of its window:
+/// from the end of the previous turn's window (the start of the run for the first) to the
+/// start of the next turn (the end of the run for the last, where the LEDs go off). Each
+/// turn is printed once the next one's report (or the end) closes its window; `t_ms` counts
+/// from the turn's start, as its timeline does.
+struct TurnPrinter {
+    json: bool,
+    recording: Arc<Mutex<Recording>>,
+    /// The LED changes already given to a turn.
+    taken: usize,
+    pending: Option<(serde_json::Value, Option<Instant>)>,
+}
+
+impl TurnPrinter {
+    fn new(json: bool, recording: Arc<Mutex<Recording>>) -> Self {
+        TurnPrinter {
+            json,
+            recording,
+            taken: 0,
+            pending: None,
+        }
+    }
+
+    fn turn(&mut self, report: &pipeline::TurnReport) {
+        if !self.json {
+            let mut out = std::io::stdout().lock();
+            let _ = write!(out, "{}", report.pretty());
+            let _ = out.flush();
+            return;
+        }
+        let mut value = serde_json::to_value(report).expect("reports serialize");
+        value["process"] = serde_json::to_value(pipeline::process_stats()).unwrap();
+        if let Some(previous) = self.pending.take() {
+            self.print(previous, report.started);
+        }
+        self.pending = Some((value, report.started));
+    }
+
+    fn finish(&mut self) {
+        if let Some(last) = self.pending.take() {
+            self.print(last, None);
+        }
+    }
+
+    /// Prints a turn with the LED changes before `until` (all that are left when `None`).
+    fn print(
+        &mut self,
+        (mut value, started): (serde_json::Value, Option<Instant>),
+        until: Option<Instant>,
+    ) {
+        let recording = self.recording.lock().unwrap_or_else(|e| e.into_inner());
+        let origin = started.unwrap_or_else(Instant::now);
+        let t_ms = |at: Instant| {
+            let ms = if at >= origin {
+                (at - origin).as_secs_f64()
+            } else {
+                -(origin - at).as_secs_f64()
+            } * 1000.0;
+            (ms * 10.0).round() / 10.0
+        };
+        let mut leds = Vec::new();
+        for change in &recording.changes[self.taken..] {
+            if until.is_some_and(|u| change.at >= u) {
+                break;
+            }
+            leds.push(serde_json::json!({
+                "t_ms": t_ms(change.at),
+                "state": change.look.state,
+                "pattern": change.look.pattern,
+            }));
+            self.taken += 1;
+        }
+        if until.is_none() {
+            if let Some(off) = recording.off_at {
+                leds.push(serde_json::json!({"t_ms": t_ms(off), "state": null, "pattern": "off"}));
+            }
+        }
+        value["leds"] = serde_json::Value::Array(leds);
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{value}");
+        let _ = out.flush();
+    }
 }
 
 /// The file-backed devices' directory, removed when done.

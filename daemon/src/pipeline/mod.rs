@@ -129,6 +129,7 @@ pub struct Handle {
 
 enum Control {
     PushToTalk(Instant),
+    StopAnswer,
     Mute(bool),
     Stop,
 }
@@ -137,6 +138,13 @@ impl Handle {
     /// Starts a turn now, as the wake word would (barges in on an answer).
     pub fn push_to_talk(&self) {
         let _ = self.control.send(Control::PushToTalk(Instant::now()));
+    }
+
+    /// Stops what hearken is doing for the user without starting a turn (the button's
+    /// "stop"): an answer being thought about or spoken is cancelled (the history keeps what
+    /// was played), a turn being listened to ends. Nothing happens when idle or muted.
+    pub fn stop_answer(&self) {
+        let _ = self.control.send(Control::StopAnswer);
     }
 
     pub fn mute(&self, muted: bool) {
@@ -326,6 +334,7 @@ impl Pipeline {
                         let _ = listen_tx.send(ListenerCommand::PushToTalk { at });
                         continue;
                     }
+                    Some(Control::StopAnswer) => Event::StopAnswer,
                     Some(Control::Mute(m)) => Event::Mute(m),
                     Some(Control::Stop) | None => break,
                 },

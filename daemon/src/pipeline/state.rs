@@ -61,6 +61,9 @@ pub enum Event {
         playback_end: Option<Instant>,
     },
     Mute(bool),
+    /// The user asked hearken to stop (the button): cancel the answer or end the turn
+    /// being listened to, without starting another.
+    StopAnswer,
     /// A listening engine (wake word, VAD, ASR) failed; `turn` is the turn it was
     /// listening for, if any. The daemon plays the error cue and carries on.
     Failed {
@@ -147,6 +150,7 @@ impl Turn {
             },
             no_speech: self.transcript.is_empty(),
             timeline: self.timeline.to_ms(),
+            started: self.timeline.origin(),
         }
     }
 }
@@ -217,6 +221,7 @@ impl Conversation {
         match event {
             Event::Mute(true) => self.on_mute(&mut out),
             Event::Mute(false) => self.on_unmute(&mut out),
+            Event::StopAnswer => self.on_stop_answer(&mut out),
             Event::TurnStarted { turn, trigger, at } => {
                 self.on_turn_started(turn, trigger, at, &mut out)
             }
@@ -251,6 +256,29 @@ impl Conversation {
         if self.state == State::Muted {
             out.push(Command::MuteListener(false));
             self.enter(State::Idle, out);
+        }
+    }
+
+    /// Barge-in without a new turn: the answer is cut (and winds down like any cancelled
+    /// one, so the history keeps what was played), the listener goes back to the wake word.
+    fn on_stop_answer(&mut self, out: &mut Vec<Command>) {
+        match self.state {
+            State::Listening => {
+                out.push(Command::Earcon(Cue::Done));
+                self.end_without_answer(out);
+            }
+            State::Thinking | State::Speaking => {
+                let turn = self.current_turn();
+                self.cancel_current(out);
+                if let Some(turn) = turn {
+                    out.push(Command::Release {
+                        turn,
+                        follow_up: false,
+                    });
+                }
+                self.enter(State::Idle, out);
+            }
+            _ => {}
         }
     }
 
@@ -730,6 +758,56 @@ mod tests {
         assert_eq!(c.state(), State::Idle);
         c.handle(wake(3));
         assert_eq!(c.state(), State::Listening);
+    }
+
+    #[test]
+    fn stop_cuts_the_answer_without_a_new_turn_and_the_next_turn_works() {
+        let mut c = Conversation::new("", false, 1000);
+        c.handle(wake(1));
+        c.handle(said(1, "tell me a story"));
+        c.handle(playing(1));
+        assert_eq!(c.state(), State::Speaking);
+        let cmds = c.handle(Event::StopAnswer);
+        assert!(cmds.contains(&Command::CancelReply { turn: 1 }), "{cmds:?}");
+        assert!(cmds.contains(&Command::Release {
+            turn: 1,
+            follow_up: false
+        }));
+        assert_eq!(cmds.last(), Some(&Command::Entered(State::Idle)));
+        assert_eq!(c.current_turn(), None);
+        // The cut answer reports what was played, which is all the history keeps.
+        let cmds = c.handle(done(1, "Once upon", true));
+        let r = reports(&cmds);
+        assert_eq!(r.len(), 1);
+        assert!(r[0].interrupted);
+        assert_eq!(r[0].reply, "Once upon");
+        assert_eq!(c.answers_pending(), 0);
+        c.handle(wake(2));
+        let cmds = c.handle(said(2, "two plus two"));
+        let (turn, messages) = started(&cmds).expect("the next question is asked");
+        assert_eq!(turn, 2);
+        assert!(
+            messages.iter().any(|m| m.content == "Once upon"),
+            "{messages:?}"
+        );
+
+        // While thinking (nothing played yet) and while listening; idle: nothing to stop.
+        let mut c = Conversation::new("", false, 1000);
+        c.handle(wake(1));
+        c.handle(said(1, "hi"));
+        assert_eq!(c.state(), State::Thinking);
+        assert!(c
+            .handle(Event::StopAnswer)
+            .contains(&Command::CancelReply { turn: 1 }));
+        assert_eq!(c.state(), State::Idle);
+        c.handle(wake(2));
+        let cmds = c.handle(Event::StopAnswer);
+        assert!(cmds.contains(&Command::Release {
+            turn: 2,
+            follow_up: false
+        }));
+        assert_eq!(c.state(), State::Idle);
+        assert!(c.handle(Event::StopAnswer).is_empty());
     }
 
     #[test]

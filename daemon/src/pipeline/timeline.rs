@@ -151,6 +151,9 @@ pub struct TurnReport {
     /// The turn ended without an utterance (no speech before the timeout).
     pub no_speech: bool,
     pub timeline: TimelineMs,
+    /// The instant the timeline counts from (to place other events, e.g. the LEDs', on it).
+    #[serde(skip)]
+    pub started: Option<Instant>,
 }
 
 impl TurnReport {
@@ -389,6 +392,7 @@ mod tests {
             fallback: false,
             error: None,
             no_speech: false,
+            started: Some(t0),
             timeline: Timeline {
                 wake: ms(0),
                 speech_end: ms(2000),
