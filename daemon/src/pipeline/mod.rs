@@ -182,8 +182,8 @@ enum Signal {
 const MAX_ENGINE_ERRORS: usize = 10;
 const ERROR_WINDOW: Duration = Duration::from_secs(10);
 /// Stop: how long queued earcons may still play, and how long threads get to end.
-const STOP_DRAIN: Duration = Duration::from_millis(800);
-const STOP_JOIN: Duration = Duration::from_millis(1500);
+pub(crate) const STOP_DRAIN: Duration = Duration::from_millis(800);
+pub(crate) const STOP_JOIN: Duration = Duration::from_millis(1500);
 
 /// A pipeline ready to run.
 pub struct Pipeline {
@@ -481,7 +481,7 @@ fn finished(core: &Conversation, replies: &HashMap<u64, CancellationToken>) -> b
         )
 }
 
-fn spawn(
+pub(crate) fn spawn(
     what: &'static str,
     on_exit: impl FnOnce(Exit) + Send + 'static,
     f: impl FnOnce() + Send + 'static,

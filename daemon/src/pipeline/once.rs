@@ -16,6 +16,7 @@ use super::reply::{self, Answered};
 use super::state::{Event, Stage, State};
 use super::supervise::{Exit, StageProgress};
 use super::PipelineError;
+use super::{spawn, STOP_DRAIN, STOP_JOIN};
 use crate::llm::{ChatMessage, ChatModel};
 use crate::tts::Synthesizer;
 
@@ -59,8 +60,6 @@ pub struct Spoken {
 const TURN: u64 = 1;
 /// How often a pending `cancel_after_chunks` looks at the chunk log.
 const POLL: Duration = Duration::from_millis(2);
-const STOP_DRAIN: Duration = Duration::from_millis(800);
-const STOP_JOIN: Duration = Duration::from_millis(1500);
 
 enum Signal {
     Event(Event),
@@ -242,15 +241,6 @@ pub async fn speak_once(
         });
     }
     Ok(spoken)
-}
-
-fn spawn(
-    what: &'static str,
-    on_exit: impl FnOnce(Exit) + Send + 'static,
-    f: impl FnOnce() + Send + 'static,
-) -> Result<std::thread::JoinHandle<()>, PipelineError> {
-    super::supervise::spawn(what, on_exit, f)
-        .map_err(|source| PipelineError::Thread { what, source })
 }
 
 /// A speaker that publishes how many samples it took.
