@@ -4,9 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use hearken::llm::{History, OpenAiChat};
-use hearken::models::ModelStore;
-use hearken::pipeline::{speak_once, Outcome, Speech};
-use hearken::tts::{PiperVoice, Synthesizer};
+use hearken::pipeline::{Outcome, Speech};
 
 use super::Ctx;
 
@@ -29,25 +27,15 @@ pub struct Args {
 /// fallback policy), TTS thread and output thread.
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let cfg = &ctx.config;
-    let voice = PiperVoice::new(&cfg.tts, &ModelStore::new(&cfg.models))?;
-    let rate = voice.sample_rate();
     let chat = OpenAiChat::new(&cfg.llm)?;
     let history = History::new(cfg.llm.history_tokens as usize);
     let messages = history.messages(&cfg.llm.system_prompt, &args.question);
-    let (speaker, out) = super::speaker::open(args.out.as_deref(), &cfg.audio, rate)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let spoken = runtime.block_on(speak_once(
-        Box::new(voice),
-        speaker,
-        Speech::Answer {
-            messages,
-            llm: Arc::new(chat),
-        },
-        args.cancel_after_chunks,
-    ))?;
-    out.finish()?;
+    let speech = Speech::Answer {
+        messages,
+        llm: Arc::new(chat),
+    };
+    let (spoken, rate) =
+        super::speaker::speak(cfg, args.out.as_deref(), speech, args.cancel_after_chunks)?;
 
     let ms = |at: Instant| (at - spoken.start).as_secs_f64() * 1000.0;
     let answered = spoken.answered.as_ref();

@@ -1,9 +1,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use hearken::models::ModelStore;
-use hearken::pipeline::{speak_once, Outcome, Speech};
-use hearken::tts::{PiperVoice, Synthesizer};
+use hearken::pipeline::{Outcome, Speech};
 
 use super::Ctx;
 
@@ -23,19 +21,8 @@ pub struct Args {
 /// output thread.
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let cfg = &ctx.config;
-    let voice = PiperVoice::new(&cfg.tts, &ModelStore::new(&cfg.models))?;
-    let rate = voice.sample_rate();
-    let (speaker, out) = super::speaker::open(args.out.as_deref(), &cfg.audio, rate)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let spoken = runtime.block_on(speak_once(
-        Box::new(voice),
-        speaker,
-        Speech::Text(args.text),
-        None,
-    ))?;
-    out.finish()?;
+    let (spoken, rate) =
+        super::speaker::speak(cfg, args.out.as_deref(), Speech::Text(args.text), None)?;
     if let Outcome::Failed(why) = &spoken.outcome {
         anyhow::bail!("{why}");
     }

@@ -5,7 +5,34 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use hearken::audio::{self, AudioConfig, Playback, PlaybackSettings};
-use hearken::pipeline::{MemorySpeaker, PlaybackSpeaker, Speaker};
+use hearken::config::Config;
+use hearken::models::ModelStore;
+use hearken::pipeline::{speak_once, MemorySpeaker, PlaybackSpeaker, Speaker, Speech, Spoken};
+use hearken::tts::{PiperVoice, Synthesizer};
+
+/// Speaks `speech` with the configured voice through the daemon's TTS and output threads
+/// into `out` (a WAV) or the playback device; returns what was spoken and the voice's rate.
+pub fn speak(
+    cfg: &Config,
+    out: Option<&Path>,
+    speech: Speech,
+    cancel_after_chunks: Option<usize>,
+) -> anyhow::Result<(Spoken, u32)> {
+    let voice = PiperVoice::new(&cfg.tts, &ModelStore::new(&cfg.models))?;
+    let rate = voice.sample_rate();
+    let (speaker, out) = open(out, &cfg.audio, rate)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let spoken = runtime.block_on(speak_once(
+        Box::new(voice),
+        speaker,
+        speech,
+        cancel_after_chunks,
+    ))?;
+    out.finish()?;
+    Ok((spoken, rate))
+}
 
 pub enum Out {
     File {
@@ -17,7 +44,7 @@ pub enum Out {
 }
 
 /// Opens the speaker for speech at `rate`; [`Out::finish`] writes the WAV afterwards.
-pub fn open(
+fn open(
     out: Option<&Path>,
     audio: &AudioConfig,
     rate: u32,
