@@ -12,7 +12,8 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use common::{hearken, host_port, llm_url, repo_root, text, write_config};
+use common::rig::Part;
+use common::{hearken, host_port, llm_url, text, write_config};
 use hearken::audio::wav;
 use serde_json::Value;
 
@@ -22,25 +23,10 @@ fn serial() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-enum Part {
-    Say(&'static str),
-    Silence(f32),
-}
-
 /// A conversation recording: fixture phrases and silences, 16 kHz mono.
 fn conversation(dir: &Path, parts: &[Part]) -> PathBuf {
-    let mut samples = Vec::new();
-    for part in parts {
-        match part {
-            Part::Say(name) => {
-                let path = repo_root().join(format!("daemon/tests/fixtures/loop/{name}.wav"));
-                samples.extend(wav::read_16k_i16(&path).unwrap());
-            }
-            Part::Silence(s) => samples.extend(std::iter::repeat_n(0i16, (s * 16_000.0) as usize)),
-        }
-    }
     let path = dir.join("conversation.wav");
-    wav::write_i16(&path, 16_000, 1, &samples).unwrap();
+    wav::write_i16(&path, 16_000, 1, &common::rig::conversation(parts)).unwrap();
     path
 }
 

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::rig::{conversation, Part};
-use common::{hearken, llm_url, models_dir};
+use common::{daemon_config, hearken};
 use hearken::audio::filedev::{self, FileDevices};
 
 /// The daemon stops within this after SIGTERM (the issue's bound; systemd's is larger).
@@ -28,23 +28,8 @@ fn start(dir: &Path, input: &[i16], playback_device: Option<&str>, llm_extra: &s
     let input_raw = dir.join("input.raw");
     filedev::write_raw(&input_raw, input).unwrap();
     let devices = FileDevices::create(dir, Some(&input_raw), &dir.join("out.raw")).unwrap();
-    let config = dir.join("hearken.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[models]\ndir = \"{}\"\n\
-             [audio]\ncapture_device = \"{}\"\nplayback_device = \"{}\"\n\
-             capture_pacing = \"realtime\"\n\
-             [llm]\nbase_url = \"{}\"\n{llm_extra}\n\
-             [pipeline]\nfollow_up_ms = 0\n\
-             [service]\nlog_target = \"stderr\"\nlog_level = \"debug\"\n",
-            models_dir().display(),
-            devices.capture,
-            playback_device.unwrap_or(&devices.playback),
-            llm_url(),
-        ),
-    )
-    .unwrap();
+    let playback = playback_device.unwrap_or(&devices.playback);
+    let config = daemon_config(dir, &devices, playback, llm_extra);
     let mut child = hearken()
         .args(["--config", config.to_str().unwrap(), "run"])
         .env("ALSA_CONFIG_PATH", &devices.alsa_config_path)

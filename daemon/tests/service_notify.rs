@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::rig::{conversation, Part};
-use common::{hearken, llm_url, models_dir};
+use common::{daemon_config, hearken};
 use hearken::audio::filedev::{self, FileDevices};
 
 /// WATCHDOG_USEC given to the daemon: it should ping every half of it.
@@ -63,23 +63,7 @@ fn hearken_under_mdwe() -> std::process::Command {
 /// Starts `hearken run` with `capture_input` (a raw file or a FIFO) as the microphone.
 fn start(dir: &Path, capture_input: &Path) -> Daemon {
     let devices = FileDevices::create(dir, Some(capture_input), &dir.join("out.raw")).unwrap();
-    let config = dir.join("hearken.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[models]\ndir = \"{}\"\n\
-             [audio]\ncapture_device = \"{}\"\nplayback_device = \"{}\"\n\
-             capture_pacing = \"realtime\"\n\
-             [llm]\nbase_url = \"{}\"\nmax_tokens = 48\n\
-             [pipeline]\nfollow_up_ms = 0\n\
-             [service]\nlog_target = \"stderr\"\nlog_level = \"debug\"\n",
-            models_dir().display(),
-            devices.capture,
-            devices.playback,
-            llm_url(),
-        ),
-    )
-    .unwrap();
+    let config = daemon_config(dir, &devices, &devices.playback, "max_tokens = 48");
     let socket_path = dir.join("notify.sock");
     let socket = UnixDatagram::bind(&socket_path).unwrap();
     socket

@@ -73,6 +73,33 @@ pub fn write_config(dir: &Path, extra: &str) -> PathBuf {
     path
 }
 
+/// A config for `hearken run` on file-backed devices (`ALSA_CONFIG_PATH` from `devices`):
+/// capture paced like a sound card, the local LLM server, logs on stderr at debug.
+pub fn daemon_config(
+    dir: &Path,
+    devices: &hearken::audio::filedev::FileDevices,
+    playback_device: &str,
+    llm_extra: &str,
+) -> PathBuf {
+    let config = dir.join("hearken.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[models]\ndir = \"{}\"\n\
+             [audio]\ncapture_device = \"{}\"\nplayback_device = \"{playback_device}\"\n\
+             capture_pacing = \"realtime\"\n\
+             [llm]\nbase_url = \"{}\"\n{llm_extra}\n\
+             [pipeline]\nfollow_up_ms = 0\n\
+             [service]\nlog_target = \"stderr\"\nlog_level = \"debug\"\n",
+            models_dir().display(),
+            devices.capture,
+            llm_url(),
+        ),
+    )
+    .unwrap();
+    config
+}
+
 /// Starts (or finds) the embedded llama.cpp server (`scripts/local-llm start`); its OpenAI
 /// base URL, the script's last line.
 pub fn llm_url() -> String {
