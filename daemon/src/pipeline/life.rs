@@ -136,10 +136,6 @@ impl ReplyLife {
     ) {
         self.0.complete(played, interrupted, fallback, playback_end);
     }
-
-    pub fn is_finished(&self) -> bool {
-        self.0.status().reported
-    }
 }
 
 impl Inner {

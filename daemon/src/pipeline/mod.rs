@@ -425,31 +425,21 @@ impl Pipeline {
         drop(out_tx);
         drop(signal_tx);
         drop(reporter);
-        let deadline = tokio::time::Instant::now() + STOP_JOIN;
-        let mut running = threads.len();
-        while running > 0 {
-            match tokio::time::timeout_at(deadline, signals.recv()).await {
-                Ok(Some(Signal::Exited(exit))) => {
-                    running -= 1;
-                    if let Some(why) = &exit.panic {
-                        log::error!("the {} thread panicked while stopping: {why}", exit.stage);
-                    }
-                }
-                Ok(Some(_)) => {}
-                Ok(None) => break,
-                Err(_) => {
-                    log::warn!(
-                        "{running} pipeline thread(s) still busy {} ms after the stop; not waiting",
-                        STOP_JOIN.as_millis()
-                    );
-                    break;
-                }
+        let running = supervise::join_within(threads, &mut signals, STOP_JOIN, |signal| {
+            if let Signal::Exited(Exit {
+                stage,
+                panic: Some(why),
+            }) = signal
+            {
+                log::error!("the {stage} thread panicked while stopping: {why}");
             }
-        }
-        for t in threads {
-            if t.is_finished() {
-                let _ = t.join();
-            }
+        })
+        .await;
+        if running > 0 {
+            log::warn!(
+                "{running} pipeline thread(s) still busy {} ms after the stop; not waiting",
+                STOP_JOIN.as_millis()
+            );
         }
         result.map(|()| summary)
     }

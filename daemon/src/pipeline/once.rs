@@ -209,25 +209,14 @@ pub async fn speak_once(
     });
     drop(out_tx);
     drop(signal_tx);
-    let deadline = tokio::time::Instant::now() + STOP_JOIN;
-    let mut running = threads.iter().filter(|t| !t.is_finished()).count();
-    while running > 0 {
-        match tokio::time::timeout_at(deadline, signals.recv()).await {
-            Ok(Some(Signal::Exited(exit))) => {
-                running = running.saturating_sub(1);
-                if exit.panic.is_some() {
-                    died.get_or_insert(exit);
-                }
+    super::supervise::join_within(threads, &mut signals, STOP_JOIN, |signal| {
+        if let Signal::Exited(exit) = signal {
+            if exit.panic.is_some() {
+                died.get_or_insert(exit);
             }
-            Ok(Some(_)) => {}
-            Ok(None) | Err(_) => break,
         }
-    }
-    for t in threads {
-        if t.is_finished() {
-            let _ = t.join();
-        }
-    }
+    })
+    .await;
     spoken.samples = written.load(Ordering::SeqCst);
     if spoken.cancelled_at.is_some() {
         spoken.samples_after_cancel = spoken.samples.saturating_sub(written_at_cancel);

@@ -50,6 +50,37 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
+/// Waits up to `limit` for `threads` to end, handing every signal that arrives meanwhile
+/// to `on_signal` (their exit reports among them); joins those that ended and leaves the
+/// rest. Returns how many were still running.
+pub async fn join_within<S>(
+    threads: Vec<std::thread::JoinHandle<()>>,
+    signals: &mut tokio::sync::mpsc::UnboundedReceiver<S>,
+    limit: Duration,
+    mut on_signal: impl FnMut(S),
+) -> usize {
+    let deadline = tokio::time::Instant::now() + limit;
+    // A thread is finished just after it sent its exit: poll rather than count reports.
+    let poll = Duration::from_millis(10);
+    while threads.iter().any(|t| !t.is_finished()) && tokio::time::Instant::now() < deadline {
+        let wake = deadline.min(tokio::time::Instant::now() + poll);
+        match tokio::time::timeout_at(wake, signals.recv()).await {
+            Ok(Some(signal)) => on_signal(signal),
+            Ok(None) => tokio::time::sleep_until(wake).await,
+            Err(_) => {}
+        }
+    }
+    let mut running = 0;
+    for t in threads {
+        if t.is_finished() {
+            let _ = t.join();
+        } else {
+            running += 1;
+        }
+    }
+    running
+}
+
 /// How far a stage has got: bumped on every unit of work or idle wake-up, so a watchdog
 /// can tell a stage that is alive from one that is stuck.
 #[derive(Debug, Default)]
