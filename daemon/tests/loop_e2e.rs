@@ -194,9 +194,11 @@ fn wake_word_during_an_answer_barges_in() {
             Part::Silence(2.0),
         ],
     );
-    // A long answer, so it is still playing when the second wake word comes.
+    // A long answer, so it is still playing when the second wake word comes: greedy
+    // decoding, so that it is the same long story on every run (sampled at the default
+    // temperature it was sometimes a two-sentence one, over before the wake word).
     let cfg = config(&url, "[pipeline]\nfollow_up_ms = 0\n")
-        .replace("max_tokens = 48", "max_tokens = 300");
+        .replace("max_tokens = 48", "max_tokens = 300\ntemperature = 0.0");
     let run = simulate(dir.path(), &cfg, &input, true);
     assert_eq!(run.turns.len(), 2, "{:?}", run.turns);
     let (story, sum) = (&run.turns[0], &run.turns[1]);
