@@ -12,5 +12,6 @@ pub mod native;
 pub mod pipeline;
 pub mod service;
 pub mod tts;
+pub mod turn;
 pub mod vad;
 pub mod wake;
