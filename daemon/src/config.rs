@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{asr, audio, hw, llm, models, pipeline, service, tts, vad, wake};
+use crate::{asr, audio, hw, llm, models, pipeline, service, tts, turn, vad, wake};
 
 pub mod checked;
 mod locate;
@@ -24,6 +24,7 @@ pub struct Config {
     pub audio: audio::AudioConfig,
     pub wake: wake::WakeConfig,
     pub vad: vad::VadConfig,
+    pub turn: turn::TurnConfig,
     pub asr: asr::AsrConfig,
     pub llm: llm::LlmConfig,
     pub tts: tts::TtsConfig,

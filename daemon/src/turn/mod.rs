@@ -5,6 +5,10 @@
 //! asks again at the next pause, and a long silence (the fallback) ends the turn regardless.
 //! [`SilenceOnly`] is never sure, so with it the fallback silence is the endpoint.
 
+mod config;
+
+pub use config::{TurnConfig, TurnMode};
+
 /// What a detector says about the speech so far.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Verdict {
