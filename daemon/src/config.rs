@@ -145,6 +145,9 @@ impl Config {
         refs.push(self.vad.model_ref());
         refs.push(self.asr.model_ref());
         refs.push(self.tts.model_ref());
+        if self.turn.mode == turn::TurnMode::Smart {
+            refs.push(self.turn.model_ref());
+        }
         refs
     }
 

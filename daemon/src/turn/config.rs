@@ -17,6 +17,7 @@ pub enum TurnMode {
 pub struct TurnConfig {
     pub mode: TurnMode,
     /// Manifest bundle name or path to the Smart Turn .onnx (smart mode).
+    #[serde(deserialize_with = "model")]
     pub model: String,
     /// Probability above which smart mode takes the turn as complete.
     #[serde(deserialize_with = "checked::fraction")]
@@ -30,6 +31,9 @@ pub struct TurnConfig {
     /// Start the final decode, the LLM request and the first clause's synthesis at the pause,
     /// before the turn is confirmed (discarded if the user goes on).
     pub speculate: bool,
+    /// Inference threads for the Smart Turn model.
+    #[serde(deserialize_with = "checked::u32_in::<_, 1, 64>")]
+    pub threads: u32,
 }
 
 impl Default for TurnConfig {
@@ -41,6 +45,17 @@ impl Default for TurnConfig {
             pause_ms: 200,
             fallback_ms: 1600,
             speculate: false,
+            threads: 1,
         }
+    }
+}
+
+fn model<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    crate::models::choice(d, &["turn"], "")
+}
+
+impl TurnConfig {
+    pub fn model_ref(&self) -> crate::models::ModelRef {
+        crate::models::ModelRef::parse(&self.model)
     }
 }

@@ -6,8 +6,12 @@
 //! [`SilenceOnly`] is never sure, so with it the fallback silence is the endpoint.
 
 mod config;
+pub mod eval;
+pub mod mel;
+mod smart;
 
 pub use config::{TurnConfig, TurnMode};
+pub use smart::SmartTurn;
 
 /// What a detector says about the speech so far.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -51,4 +55,15 @@ impl TurnDetector for SilenceOnly {
             probability: 0.0,
         })
     }
+}
+
+/// The detector `[turn] mode` asks for: the Smart Turn model, or [`SilenceOnly`].
+pub fn detector(
+    cfg: &TurnConfig,
+    store: &crate::models::ModelStore,
+) -> Result<Box<dyn TurnDetector>, TurnError> {
+    Ok(match cfg.mode {
+        TurnMode::Smart => Box::new(SmartTurn::new(cfg, store)?),
+        TurnMode::Silence => Box::new(SilenceOnly),
+    })
 }

@@ -10,7 +10,7 @@ mod segmenter;
 mod silero;
 
 pub use config::VadConfig;
-pub use onnx::{check_io, first_output, output, resolve_model, session};
+pub use onnx::{check_io, first_output, output, resolve_model, session, session_with_threads};
 pub use segmenter::Segmenter;
 pub use silero::{SileroModel, SileroVad, CONTEXT_SAMPLES, WINDOW_SAMPLES};
 

@@ -10,10 +10,16 @@ use crate::models::{ModelError, ModelRef, ModelStore};
 /// A CPU session with one intra-op thread: these models are tiny and run every 32-80 ms, where
 /// thread hand-offs cost more than they save, and the Pi's other cores belong to ASR and TTS.
 pub fn session(path: &Path) -> Result<Session, String> {
+    session_with_threads(path, 1)
+}
+
+/// A CPU session with `threads` intra-op threads, for a model heavy enough to share out
+/// (Smart Turn's encoder, run once per pause).
+pub fn session_with_threads(path: &Path, threads: u32) -> Result<Session, String> {
     let runtime = crate::native::onnxruntime().map_err(|e| e.to_string())?;
     let mut builder = Session::builder(runtime.env())
         .map_err(|e| e.to_string())?
-        .with_intra_threads(1)
+        .with_intra_threads(threads as usize)
         .map_err(|e| e.to_string())?
         .with_inter_threads(1)
         .map_err(|e| e.to_string())?;
