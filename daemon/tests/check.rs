@@ -234,6 +234,32 @@ fn unknown_model_is_refused_with_the_bundles_of_its_kind() {
         "\"joe\"",
         "piper-en_US-joe-medium",
     );
+    refused(
+        "[turn]\nmodel = \"silero-vad\"",
+        2,
+        "turn.model",
+        "\"silero-vad\"",
+        "smart-turn-v3.2",
+    );
+}
+
+#[test]
+fn smart_turn_mode_checks_and_loads_its_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "[turn]\nmode = \"smart\"\n");
+    let out = run_hearken(&["--config", config.to_str().unwrap(), "check"]);
+    let stdout = text(&out.stdout);
+    for item in ["model: smart-turn-v3.2", "turn: smart"] {
+        let line = stdout
+            .lines()
+            .find(|l| l.contains(item))
+            .unwrap_or_else(|| panic!("no `{item}` line in\n{stdout}{}", text(&out.stderr)));
+        assert!(line.starts_with("ok"), "{line}");
+    }
+    assert!(
+        stdout.contains("smart-turn-v3.2-cpu.onnx loaded"),
+        "{stdout}"
+    );
 }
 
 #[test]

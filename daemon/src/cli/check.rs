@@ -14,6 +14,7 @@ use hearken::config::Config;
 use hearken::models::{ModelRef, ModelStore};
 use hearken::native;
 use hearken::pipeline::{self, Earcons};
+use hearken::turn::{SmartTurn, TurnDetector, TurnMode};
 
 use super::Ctx;
 
@@ -162,11 +163,50 @@ fn engines(report: &mut Report, config: &Config) -> Option<u32> {
             started.elapsed().as_secs_f32()
         ),
     );
+    turn_detector(report, config);
     match Earcons::load(&config.pipeline.earcons, rate) {
         Ok(_) => report.line(Status::Ok, "earcons", "loaded"),
         Err(err) => report.line(Status::Fail, "earcons", err),
     }
     Some(rate)
+}
+
+/// What ends a turn: in smart mode the Smart Turn model loads (as the listener will load it)
+/// and answers once on a second of silence.
+fn turn_detector(report: &mut Report, config: &Config) {
+    let turn = &config.turn;
+    if turn.mode == TurnMode::Silence {
+        report.line(
+            Status::Ok,
+            "turn",
+            format!(
+                "silence mode: {} ms of silence ends a turn",
+                config.vad.min_silence_ms
+            ),
+        );
+        return;
+    }
+    let store = ModelStore::new(&config.models);
+    let result = SmartTurn::new(turn, &store).and_then(|mut model| {
+        let started = Instant::now();
+        model.verdict(&[0; 16_000])?;
+        Ok((model.path().to_owned(), started.elapsed()))
+    });
+    match result {
+        Ok((path, took)) => report.line(
+            Status::Ok,
+            "turn: smart",
+            format!(
+                "{} loaded; asked at {} ms pauses, threshold {}, fallback {} ms; one verdict {:.0} ms",
+                path.display(),
+                turn.pause_ms,
+                turn.threshold,
+                turn.fallback_ms,
+                took.as_secs_f64() * 1000.0
+            ),
+        ),
+        Err(err) => report.line(Status::Fail, "turn: smart", err),
+    }
 }
 
 /// Opens each configured device once with the configured format. A device that fails is a

@@ -18,6 +18,7 @@ mod say;
 mod simulate;
 mod speaker;
 mod transcribe;
+mod turn_eval;
 mod vad;
 mod wake;
 
@@ -64,6 +65,9 @@ enum Command {
     Ask(ask::Args),
     /// The board's LEDs and button (`hw test`)
     Hw(hw::Args),
+    /// Where each way of ending a turn ends it on recorded questions (scripts/turn-pause-fixtures)
+    #[command(hide = true)]
+    TurnEval(turn_eval::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -93,6 +97,7 @@ pub fn main() -> ExitCode {
         Command::Say(args) => say::run(args, &loaded),
         Command::Ask(args) => ask::run(args, &loaded),
         Command::Hw(args) => hw::run(args, &loaded),
+        Command::TurnEval(args) => turn_eval::run(args, &loaded),
     };
     match result {
         Ok(code) => code,
