@@ -2,6 +2,11 @@
 //! code (scripts/reference/smart_turn.py -> fixtures/turn/reference.json): the same
 //! probabilities within 1e-3, and the same log-mel features, on real and synthetic speech,
 //! finished and stopped part-way, shorter and longer than the model's 8 s.
+//!
+//! The clips are the reference file's keys; to remake it (after `scripts/setup --reference`):
+//! `.hearken/ref-turn/bin/python scripts/reference/smart_turn.py
+//!  .hearken/models/smart-turn-v3.2/smart-turn-v3.2-cpu.onnx daemon/tests/fixtures/turn/reference.json
+//!  $(python3 -c 'import json; print(*json.load(open("daemon/tests/fixtures/turn/reference.json"))["clips"])')`
 
 mod common;
 

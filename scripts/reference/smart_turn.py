@@ -23,7 +23,7 @@ from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnal
 ROOT = Path(__file__).resolve().parents[2]
 RATE = 16000
 # Every FEATURE_STRIDE-th value of the (80, 800) features is kept for the test to compare.
-FEATURE_STRIDE = 101
+FEATURE_STRIDE = 211
 
 
 def read_wav(path):
@@ -57,8 +57,8 @@ def main():
         }
         print(f"{probability:.6f}  {spec}", file=sys.stderr)
     with open(out_path, "w") as f:
-        json.dump({"feature_stride": FEATURE_STRIDE, "clips": result}, f, indent=1)
-        f.write("\n")
+        lines = [f"  {json.dumps(spec)}: {json.dumps(value)}" for spec, value in result.items()]
+        f.write(f'{{"feature_stride": {FEATURE_STRIDE}, "clips": {{\n' + ",\n".join(lines) + "\n}}\n")
 
 
 if __name__ == "__main__":
