@@ -7,7 +7,7 @@ ROOT := $(CURDIR)
 export HEARKEN_MODELS_DIR := $(ROOT)/.hearken/models
 CONFIG ?= config/dev.toml
 
-.PHONY: run test setup build lint lint-systemd unit bench clean
+.PHONY: run test setup build lint lint-systemd unit bench clean deb deb-check
 
 setup:
 	scripts/setup
@@ -30,6 +30,19 @@ lint-systemd: setup
 	scripts/lint-systemd
 
 test: lint lint-systemd unit
+
+# The Debian package, hearken_<version>_<arch>.deb, in $CARGO_TARGET_DIR (or target)/debian/.
+# Set-up adds cargo-deb and lintian (`scripts/setup --deb`).
+deb:
+	scripts/setup --deb
+	scripts/deb
+
+# The package checked: contents, Depends, maintainer scripts, lintian (no errors), and the
+# unpacked binary's `hearken check` on the packaged config and libraries. Not part of
+# `make test`: the release build it needs takes longer than the rest of the suite's budget.
+deb-check:
+	scripts/setup --deb
+	scripts/check-deb
 
 bench: setup
 	scripts/setup --reference

@@ -28,7 +28,7 @@ impl Default for ModelsConfig {
     fn default() -> Self {
         ModelsConfig {
             dir: PathBuf::from("/var/lib/hearken/models"),
-            fetch_command: "models/fetch".into(),
+            fetch_command: "hearken-fetch-models".into(),
             verify_on_start: false,
         }
     }

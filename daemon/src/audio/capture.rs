@@ -35,6 +35,8 @@ pub struct CaptureSettings {
     pub retry_open: bool,
     /// Longest wait between reopen attempts.
     pub backoff_max: Duration,
+    /// SCHED_FIFO priority the thread asks for (`audio.rt_priority`; 0 = off).
+    pub rt_priority: u32,
     /// End the input after this many device frames. alsa-lib's `file` plugin reads silence
     /// past the end of its `infile`, so a file-backed input's length must come from the
     /// file ([`FileDevices::capture_settings`](super::filedev::FileDevices::capture_settings)
@@ -62,6 +64,7 @@ impl CaptureSettings {
             ring_ms: cfg.ring_ms,
             retry_open: true,
             backoff_max: Duration::from_millis(cfg.reopen_max_ms as u64),
+            rt_priority: cfg.rt_priority,
             end_after_frames: None,
             inject_overrun_every: 0,
             inject_lost_after: 0,
@@ -173,6 +176,7 @@ impl Capture {
             std::thread::Builder::new()
                 .name("hearken-capture".into())
                 .spawn(move || {
+                    super::realtime::request(cfg.rt_priority as u8, "capture");
                     run(first, &cfg, producer, &shared);
                     shared
                         .thread_cpu_ns

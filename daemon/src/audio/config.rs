@@ -34,6 +34,10 @@ pub struct AudioConfig {
     /// wall clock, playback too, for file-backed devices in latency measurements) or
     /// "unpaced" (as fast as the reader takes it, never dropping; for tests and simulation).
     pub capture_pacing: Pacing,
+    /// SCHED_FIFO priority (1..99) the capture and playback threads ask for; 0 = off.
+    /// Refused (no LimitRTPRIO in the unit), they run at normal priority.
+    #[serde(deserialize_with = "checked::u32_in::<_, 0, 99>")]
+    pub rt_priority: u32,
 }
 
 /// How the capture thread releases audio into its ring.
@@ -63,6 +67,7 @@ impl Default for AudioConfig {
             ring_ms: 2000,
             reopen_max_ms: 5000,
             capture_pacing: Pacing::Device,
+            rt_priority: 0,
         }
     }
 }

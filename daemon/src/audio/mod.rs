@@ -14,6 +14,7 @@ mod error;
 pub mod filedev;
 mod pcm;
 mod playback;
+pub mod realtime;
 mod reopen;
 pub mod resample;
 pub mod wav;

@@ -37,6 +37,8 @@ pub struct PlaybackSettings {
     /// themselves (the file plugin over `null`), so flushes and timings behave as on a
     /// speaker. Real devices: false.
     pub paced: bool,
+    /// SCHED_FIFO priority the thread asks for (`audio.rt_priority`; 0 = off).
+    pub rt_priority: u32,
 }
 
 impl PlaybackSettings {
@@ -51,6 +53,7 @@ impl PlaybackSettings {
             retry_open: true,
             backoff_max: Duration::from_millis(cfg.reopen_max_ms as u64),
             paced: cfg.capture_pacing == super::Pacing::Realtime,
+            rt_priority: cfg.rt_priority,
         }
     }
 }
@@ -189,6 +192,7 @@ impl Playback {
                 .name("hearken-playback".into())
                 .spawn(move || {
                     let _stopped = StoppedOnDrop(shared.clone());
+                    super::realtime::request(cfg.rt_priority as u8, "playback");
                     run(first, &cfg, rate, source_rate, consumer, &shared)
                 })
         }
@@ -316,6 +320,11 @@ impl Playback {
 }
 
 impl PlaybackControl {
+    /// Where the playback thread stands (reopening a lost device, for one).
+    pub fn state(&self) -> PlaybackState {
+        self.shared.state()
+    }
+
     fn stopped(&self) -> bool {
         self.shared.state() == PlaybackState::Stopped
     }

@@ -258,7 +258,7 @@ fn fetch_command(report: &mut Report, command: &str) {
             Status::Warn,
             "models: fetch command",
             format!(
-                "`{program}` is not found from here; run it from the hearken source tree, or set models.fetch_command"
+                "`{program}` is not found from here: install the hearken package (hearken-fetch-models), or in the source tree set models.fetch_command = \"models/fetch\""
             ),
         );
     }

@@ -15,11 +15,13 @@ pub struct Args {}
 pub fn run(_args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let config = &ctx.config;
     let runtime = tokio::runtime::Runtime::new()?;
+    let pipe = pipeline::Pipeline::new();
     // SIGHUP re-reads the config; handled from now on, so one sent while the models load
-    // does not end the process.
+    // does not end the process (what it changes in the loop applies as the loop starts).
     {
         let _entered = runtime.enter();
-        let reloader = reload::Reloader::new(ctx.path.clone(), config.clone());
+        let reloader =
+            reload::Reloader::new(ctx.path.clone(), config.clone()).with_pipeline(pipe.handle());
         runtime.spawn(reload::on_sighup(reloader)?);
     }
     // The board first: a missing GPIO device stops start-up before the models load.
@@ -44,7 +46,6 @@ pub fn run(_args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     };
     let (capture, playback) = pipeline::live_devices(&config.audio);
     // The LEDs follow the loop's state and the button drives it (`[hw]`).
-    let pipe = pipeline::Pipeline::new();
     let board = hw::Hw::start(board_parts, &config.hw, &pipe.handle())?;
     let result = runtime.block_on(pipeline::run_on_devices(
         pipe,

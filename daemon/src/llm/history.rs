@@ -24,6 +24,11 @@ impl History {
         }
     }
 
+    /// A new budget (a reloaded `llm.history_tokens`), from the next question on.
+    pub fn set_budget(&mut self, budget_tokens: usize) {
+        self.budget_tokens = budget_tokens;
+    }
+
     /// The messages for a new question: system prompt, as many recent turns as fit the
     /// budget (oldest dropped first), then the question.
     pub fn messages(&self, system_prompt: &str, question: &str) -> Vec<ChatMessage> {

@@ -35,7 +35,8 @@ impl ChatMessage {
     }
 }
 
-/// Why an answer failed; each kind has its own short spoken apology.
+/// Why an answer failed; each kind has its own short spoken apology. Messages put what
+/// happened first and any hint after a `; ` ([`LlmError::brief`] is the first part).
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum LlmError {
     #[error("LLM server unreachable: {0}")]
@@ -62,6 +63,17 @@ impl LlmError {
             LlmError::Timeout(_) => "Sorry, my language model is taking too long to answer.",
             LlmError::Malformed(_) => "Sorry, something went wrong with my answer.",
         }
+    }
+
+    /// What happened, without the hints: for an unreachable server, the reason and the
+    /// address (`connection refused (127.0.0.1:8080)`), as `systemctl status` shows it.
+    pub fn brief(&self) -> &str {
+        let (LlmError::Unreachable(m)
+        | LlmError::Auth(m)
+        | LlmError::RateLimited(m)
+        | LlmError::Timeout(m)
+        | LlmError::Malformed(m)) = self;
+        m.split_once("; ").map_or(m.as_str(), |(what, _)| what)
     }
 
     /// A short name for logs and JSON output.

@@ -218,6 +218,33 @@ impl Turn {
     }
 }
 
+/// The innermost reason a request failed, in a few words: the I/O error at the bottom of
+/// the chain ("connection refused", without "(os error 111)"), else the last error's text
+/// (reqwest's own message names only the URL).
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut innermost = e;
+    let mut source = Some(e);
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            let text = io.to_string();
+            let text = text.split(" (os error").next().unwrap_or(&text);
+            let mut chars = text.chars();
+            return chars.next().map_or(String::new(), |c| {
+                c.to_lowercase().chain(chars).collect::<String>()
+            });
+        }
+        innermost = err;
+        source = err.source();
+    }
+    innermost.to_string()
+}
+
+/// `host:port` of a base URL (`http://127.0.0.1:8080/v1` → `127.0.0.1:8080`).
+fn authority(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split('/').next().unwrap_or(rest)
+}
+
 fn classify(e: OpenAIError, cfg: &LlmConfig, mid_answer: bool) -> LlmError {
     let url = &cfg.base_url;
     match e {
@@ -228,7 +255,9 @@ fn classify(e: OpenAIError, cfg: &LlmConfig, mid_answer: bool) -> LlmError {
             LlmError::Unreachable(format!("connection to {url} lost mid-answer: {e}"))
         }
         OpenAIError::Reqwest(e) => LlmError::Unreachable(format!(
-            "{url}: {e}; is the server running? (the embedded one starts with scripts/local-llm start)"
+            "{} ({}); {url}: {e}; is the server running? (the embedded one starts with scripts/local-llm start)",
+            root_cause(&e),
+            authority(url)
         )),
         OpenAIError::ApiError(api) => {
             let status = api.status_code.as_u16();
@@ -251,5 +280,37 @@ fn classify(e: OpenAIError, cfg: &LlmConfig, mid_answer: bool) -> LlmError {
             LlmError::Unreachable(format!("stream from {url} broke mid-answer: {e}"))
         }
         other => LlmError::Malformed(format!("{url}: {other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A port nobody listens on: the error says why in a few words and where, first.
+    #[test]
+    fn a_refused_connection_is_told_briefly_with_the_address() {
+        let addr = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap()
+        };
+        let cfg = LlmConfig {
+            base_url: format!("http://{addr}/v1"),
+            retries: 0,
+            ..LlmConfig::default()
+        };
+        let chat = OpenAiChat::new(&cfg).unwrap();
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let first = runtime.block_on(async {
+            let question = vec![ChatMessage::new(Role::User, "Hello?")];
+            chat.stream(question, CancellationToken::new()).next().await
+        });
+        let err = match first {
+            Some(Err(e)) => e,
+            other => panic!("{other:?}"),
+        };
+        assert!(matches!(err, LlmError::Unreachable(_)), "{err}");
+        assert_eq!(err.brief(), format!("connection refused ({addr})"));
+        assert!(err.to_string().contains("is the server running?"), "{err}");
     }
 }

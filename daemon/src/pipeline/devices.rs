@@ -101,6 +101,7 @@ pub async fn run_on_devices(
     on_turn: impl FnMut(&super::TurnReport),
 ) -> Result<Played, PipelineError> {
     let playback = Playback::start(playback_settings, source_rate)?;
+    let speaker = playback.control();
     let capture = Capture::start(capture_settings)?;
     let (consumer, capture_handle) = capture.split();
     let last = Arc::new(Mutex::new(None));
@@ -131,9 +132,15 @@ pub async fn run_on_devices(
     let summary = if live {
         // Models are loaded and both devices started (or being reopened, logged).
         notify::ready(&words);
-        let mic_reopening =
-            || capture_handle.stats().state == crate::audio::CaptureState::Reopening;
-        let status = notify::serve(handle, words, mic_reopening);
+        let capture = notify::Watched {
+            name: capture_settings.device.clone(),
+            reopening: || capture_handle.stats().state == crate::audio::CaptureState::Reopening,
+        };
+        let playback = notify::Watched {
+            name: playback_settings.device.clone(),
+            reopening: || speaker.state() == crate::audio::PlaybackState::Reopening,
+        };
+        let status = notify::serve(handle, words, capture, playback);
         tokio::select! {
             result = run => result,
             () = status => unreachable!("the status task runs until dropped"),

@@ -38,7 +38,18 @@ pub enum ListenerCommand {
         follow_up: bool,
     },
     Mute(bool),
+    /// A reloaded config: new wake thresholds and timeouts, from the next frame on.
+    Retune(Box<Retune>),
     Stop,
+}
+
+/// What a reload changes in the listener.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Retune {
+    pub wake: crate::wake::WakeConfig,
+    pub no_speech_timeout_ms: u32,
+    pub follow_up_ms: u32,
+    pub max_utterance_ms: u32,
 }
 
 /// One frame from the capture ring.
@@ -293,6 +304,12 @@ impl Listener {
             ListenerCommand::Mute(true) => {
                 self.mode = Mode::Muted;
                 self.backlog.clear();
+            }
+            ListenerCommand::Retune(retune) => {
+                self.wake.retune(&retune.wake);
+                self.settings.no_speech_timeout_ms = retune.no_speech_timeout_ms;
+                self.settings.follow_up_ms = retune.follow_up_ms;
+                self.settings.max_utterance_ms = retune.max_utterance_ms;
             }
             ListenerCommand::Mute(false) => {
                 if matches!(self.mode, Mode::Muted) {

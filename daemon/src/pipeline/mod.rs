@@ -43,7 +43,7 @@ pub use devices::{
 };
 pub use earcon::{Cue, Earcons};
 pub use life::{ChunkLog, ChunkRecord, Outcome, ReplyLife};
-pub use listener::{FrameSource, Heard, ListenerCommand, ListenerSettings, RingSource};
+pub use listener::{FrameSource, Heard, ListenerCommand, ListenerSettings, Retune, RingSource};
 pub use once::{speak_once, MemorySpeaker, Speech, Spoken};
 pub use output::{OutMsg, Speaker};
 pub use state::{Command, Conversation, Event, Stage, State};
@@ -119,11 +119,49 @@ pub struct Options {
     pub stop_at_end_of_input: bool,
 }
 
+/// What a reloaded config changes in a running pipeline (`systemctl reload hearken`);
+/// every other key needs a restart. Handed over with [`Handle::reconfigure`].
+pub struct Live {
+    pub pipeline: PipelineConfig,
+    pub wake: crate::wake::WakeConfig,
+    pub tts_volume: f32,
+    pub system_prompt: String,
+    pub history_tokens: usize,
+    /// A client for changed `[llm]` settings; `None` keeps the running one.
+    pub llm: Option<Arc<dyn ChatModel>>,
+}
+
+impl Live {
+    /// The live part of `config`, with a new LLM client when `new_llm`. Fails, changing
+    /// nothing, when the client cannot be built (an unreadable API key file) or an earcon
+    /// file cannot be read.
+    pub fn from_config(config: &crate::config::Config, new_llm: bool) -> Result<Live, String> {
+        // Checked here, before anything changes; the loop renders them at its output rate.
+        Earcons::load(&config.pipeline.earcons, crate::audio::SAMPLE_RATE)
+            .map_err(|e| e.to_string())?;
+        let llm = if new_llm {
+            let chat = crate::llm::OpenAiChat::new(&config.llm).map_err(|e| e.to_string())?;
+            Some(Arc::new(chat) as Arc<dyn ChatModel>)
+        } else {
+            None
+        };
+        Ok(Live {
+            pipeline: config.pipeline.clone(),
+            wake: config.wake.clone(),
+            tts_volume: config.tts.volume,
+            system_prompt: config.llm.system_prompt.clone(),
+            history_tokens: config.llm.history_tokens as usize,
+            llm,
+        })
+    }
+}
+
 /// Controls a running pipeline: what the button and the API call.
 #[derive(Clone)]
 pub struct Handle {
     control: mpsc::UnboundedSender<Control>,
     state: watch::Receiver<State>,
+    llm_unreachable: watch::Receiver<Option<String>>,
     progress: Arc<StageProgress>,
 }
 
@@ -131,6 +169,7 @@ enum Control {
     PushToTalk(Instant),
     StopAnswer,
     Mute(bool),
+    Reconfigure(Box<Live>),
     Stop,
 }
 
@@ -155,9 +194,22 @@ impl Handle {
         let _ = self.control.send(Control::Stop);
     }
 
+    /// Applies a reloaded config's live settings: the next turn's wake thresholds,
+    /// timeouts, earcons and volume, and the next question's LLM, prompt and history.
+    /// Sent before the loop runs, it applies as the loop starts.
+    pub fn reconfigure(&self, live: Live) {
+        let _ = self.control.send(Control::Reconfigure(Box::new(live)));
+    }
+
     /// The conversation's state, updated on every change (LEDs, API).
     pub fn state(&self) -> watch::Receiver<State> {
         self.state.clone()
+    }
+
+    /// Why the LLM server could not be reached (`connection refused (127.0.0.1:8080)`),
+    /// from an answer that failed so until one gets through; `None` while it answers.
+    pub fn llm_unreachable(&self) -> watch::Receiver<Option<String>> {
+        self.llm_unreachable.clone()
     }
 
     /// Per-stage progress counters (the service watchdog checks they move).
@@ -190,6 +242,7 @@ pub struct Pipeline {
     control_rx: mpsc::UnboundedReceiver<Control>,
     handle: Handle,
     state_tx: watch::Sender<State>,
+    llm_tx: Arc<watch::Sender<Option<String>>>,
 }
 
 impl Default for Pipeline {
@@ -202,14 +255,17 @@ impl Pipeline {
     pub fn new() -> Self {
         let (control, control_rx) = mpsc::unbounded_channel();
         let (state_tx, state) = watch::channel(State::Idle);
+        let (llm_tx, llm_unreachable) = watch::channel(None);
         Pipeline {
             control_rx,
             handle: Handle {
                 control,
                 state,
+                llm_unreachable,
                 progress: Arc::default(),
             },
             state_tx,
+            llm_tx: Arc::new(llm_tx),
         }
     }
 
@@ -229,7 +285,7 @@ impl Pipeline {
         output_rate: u32,
         mut on_turn: impl FnMut(&TurnReport),
     ) -> Result<Summary, PipelineError> {
-        let earcons = Earcons::load(&options.config.earcons, output_rate)?;
+        let mut earcons = Earcons::load(&options.config.earcons, output_rate)?;
         let progress = self.handle.progress.clone();
         let (signal_tx, mut signals) = mpsc::unbounded_channel::<Signal>();
         let exits = |tx: &mpsc::UnboundedSender<Signal>| {
@@ -287,6 +343,7 @@ impl Pipeline {
             })?);
         }
 
+        let mut llm = engines.llm;
         let mut core = Conversation::new(
             options.system_prompt.clone(),
             options.config.follow_up_ms > 0,
@@ -336,6 +393,29 @@ impl Pipeline {
                     }
                     Some(Control::StopAnswer) => Event::StopAnswer,
                     Some(Control::Mute(m)) => Event::Mute(m),
+                    Some(Control::Reconfigure(live)) => {
+                        let live = *live;
+                        match Earcons::load(&live.pipeline.earcons, output_rate) {
+                            Ok(loaded) => earcons = loaded,
+                            Err(e) => log::error!("reload: earcons kept: {e}"),
+                        }
+                        if let Some(new) = live.llm {
+                            llm = new;
+                        }
+                        core.retune(
+                            &live.system_prompt,
+                            live.pipeline.follow_up_ms > 0,
+                            live.history_tokens,
+                        );
+                        let _ = tts_tx.send(reply::TtsJob::Volume(live.tts_volume));
+                        let _ = listen_tx.send(ListenerCommand::Retune(Box::new(Retune {
+                            wake: live.wake,
+                            no_speech_timeout_ms: live.pipeline.no_speech_timeout_ms,
+                            follow_up_ms: live.pipeline.follow_up_ms,
+                            max_utterance_ms: live.pipeline.max_utterance_ms,
+                        })));
+                        continue;
+                    }
                     Some(Control::Stop) | None => break,
                 },
             };
@@ -373,13 +453,19 @@ impl Pipeline {
                     Command::StartReply { turn, messages } => {
                         let life = ReplyLife::new(turn, reporter.clone());
                         replies.insert(turn, life.cancel_token().clone());
-                        reply::spawn_answer(
+                        let answer = reply::spawn_answer(
                             life,
                             messages,
-                            engines.llm.clone(),
+                            llm.clone(),
                             tts_tx.clone(),
                             reporter.clone(),
                         );
+                        let reach = self.llm_tx.clone();
+                        tokio::spawn(async move {
+                            if let Ok(Some(answered)) = answer.await {
+                                reply::track_reach(&answered, &reach);
+                            }
+                        });
                     }
                     Command::CancelReply { turn } => {
                         if let Some(cancel) = replies.get(&turn) {

@@ -28,6 +28,8 @@ pub enum TtsJob {
     },
     /// No more text for this answer: the output thread finishes it once played.
     End { life: ReplyLife, fallback: bool },
+    /// The voice's level from the next chunk on (a reloaded `tts.volume`).
+    Volume(f32),
 }
 
 /// What is said when the model answered nothing at all.
@@ -160,6 +162,24 @@ pub async fn answer(
     answered
 }
 
+/// Keeps [`super::Handle::llm_unreachable`] current from a finished answer: an
+/// unreachable server sets it, any reply from the server clears it, and an answer
+/// cancelled before the server was heard from leaves it.
+pub fn track_reach(answered: &Answered, reach: &tokio::sync::watch::Sender<Option<String>>) {
+    let now = match &answered.error {
+        Some(e @ LlmError::Unreachable(_)) => Some(e.brief().to_string()),
+        Some(LlmError::Timeout(_)) => return,
+        Some(_) => None,
+        None if answered.text.is_empty() => return,
+        None => None,
+    };
+    reach.send_if_modified(|was| {
+        let changed = *was != now;
+        *was = now;
+        changed
+    });
+}
+
 /// Speaks `text` as one answer, cut into chunks by the same chunker as a streamed answer
 /// (`hearken say`).
 pub fn speak_text(life: ReplyLife, text: &str, tts: Sender<TtsJob>, report: Reporter) {
@@ -274,6 +294,7 @@ pub fn tts_thread(
                     let _ = out.send(OutMsg::End { life, fallback });
                 }
             }
+            TtsJob::Volume(volume) => tts.set_volume(volume),
         }
     }
 }

@@ -181,6 +181,14 @@ impl Conversation {
         }
     }
 
+    /// A reloaded config's prompt, follow-up and history budget, from the next question on
+    /// (an answer under way keeps what it was asked with).
+    pub fn retune(&mut self, system_prompt: &str, follow_up: bool, history_tokens: usize) {
+        self.system_prompt = system_prompt.to_string();
+        self.follow_up = follow_up;
+        self.history.set_budget(history_tokens);
+    }
+
     pub fn state(&self) -> State {
         self.state
     }

@@ -1,5 +1,6 @@
 //! Running as a service: logging (journald or stderr), systemd notify/watchdog, signals.
 
+pub mod events;
 pub mod logging;
 pub mod notify;
 pub mod reload;

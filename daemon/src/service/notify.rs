@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use sd_notify::NotifyState;
 
+use super::events;
 use crate::pipeline::{Handle, StageProgress, State};
 
 /// True when a service manager listens (`NOTIFY_SOCKET` is set).
@@ -183,11 +184,43 @@ impl Liveness {
     }
 }
 
-/// Keeps `STATUS=` in step with the conversation's state and feeds the watchdog while the
-/// pipeline makes progress. `mic_reopening` tells whether the capture thread is reopening
-/// a lost microphone. Runs until dropped (select it against the pipeline).
-pub async fn serve(handle: Handle, words: String, mic_reopening: impl Fn() -> bool) {
+/// A device the status and the journal report on: its ALSA name, and whether its thread
+/// is reopening it (lost).
+pub struct Watched<F: Fn() -> bool> {
+    pub name: String,
+    pub reopening: F,
+}
+
+/// What `STATUS=` shows: a lost device first, then an unreachable LLM server while nothing
+/// is under way (a turn in progress shows its own state), else the conversation's state.
+pub fn status_text(
+    state: State,
+    words: &str,
+    mic_lost: bool,
+    speaker_lost: bool,
+    llm_unreachable: Option<&str>,
+) -> String {
+    match (mic_lost, speaker_lost, llm_unreachable) {
+        (true, _, _) => "microphone lost, retrying".into(),
+        (_, true, _) => "speaker lost, retrying".into(),
+        (_, _, Some(reason)) if matches!(state, State::Idle | State::FollowUp | State::Error) => {
+            format!("LLM unreachable: {reason}")
+        }
+        _ => state_text(state, words),
+    }
+}
+
+/// Keeps `STATUS=` in step with the conversation's state, the devices and the LLM server,
+/// logs each change as a journal record ([`events`]), and feeds the watchdog while the
+/// pipeline makes progress. Runs until dropped (select it against the pipeline).
+pub async fn serve(
+    handle: Handle,
+    words: String,
+    capture: Watched<impl Fn() -> bool>,
+    playback: Watched<impl Fn() -> bool>,
+) {
     let mut state = handle.state();
+    let mut llm = handle.llm_unreachable();
     let progress = handle.progress();
     let interval = watchdog_interval();
     if let Some(i) = interval {
@@ -197,13 +230,14 @@ pub async fn serve(handle: Handle, words: String, mic_reopening: impl Fn() -> bo
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut liveness = Liveness::default();
     let mut stalled: Option<&'static str> = None;
-    let mut mic_lost = false;
+    let (mut mic_lost, mut speaker_lost) = (false, false);
     let mut current = *state.borrow_and_update();
-    let shown = |s: State, mic_lost: bool| {
-        if mic_lost {
-            "microphone lost, retrying".to_string()
-        } else {
-            state_text(s, &words)
+    let mut unreachable: Option<String> = llm.borrow_and_update().clone();
+    let mut shown = String::new();
+    let mut show = |text: String| {
+        if text != shown {
+            status(&text);
+            shown = text;
         }
     };
     loop {
@@ -214,37 +248,58 @@ pub async fn serve(handle: Handle, words: String, mic_reopening: impl Fn() -> bo
                     std::future::pending::<()>().await;
                 }
                 current = *state.borrow_and_update();
-                status(&shown(current, mic_lost));
+                events::state(current, &state_text(current, &words));
+            }
+            changed = llm.changed() => {
+                if changed.is_err() {
+                    std::future::pending::<()>().await;
+                }
+                unreachable = llm.borrow_and_update().clone();
+                events::llm(unreachable.as_deref());
             }
             _ = ticker.tick() => {
-                let reopening = mic_reopening();
+                let reopening = (capture.reopening)();
                 if reopening != mic_lost {
                     mic_lost = reopening;
-                    status(&shown(current, mic_lost));
+                    events::device(events::Device::Capture, &capture.name, mic_lost);
                 }
-                if interval.is_none() {
+                let reopening_speaker = (playback.reopening)();
+                if reopening_speaker != speaker_lost {
+                    speaker_lost = reopening_speaker;
+                    events::device(events::Device::Playback, &playback.name, speaker_lost);
+                }
+                if interval.is_some() {
+                    match liveness.check(&progress, mic_lost) {
+                        Verdict::Alive => {
+                            if let Some(stage) = stalled.take() {
+                                log::warn!("the {stage} thread moves again; watchdog pings resume");
+                            }
+                            send(&[NotifyState::Watchdog]);
+                        }
+                        Verdict::Stalled(stage) => {
+                            if stalled.is_none() {
+                                log::error!(
+                                    "the {stage} thread made no progress for {} ms: no watchdog ping (systemd restarts hearken if it stays stuck)",
+                                    interval.unwrap_or_default().as_millis()
+                                );
+                                show(format!("stalled: the {stage} thread is stuck"));
+                            }
+                            stalled = Some(stage);
+                        }
+                    }
+                }
+                if stalled.is_some() {
                     continue;
-                }
-                match liveness.check(&progress, reopening) {
-                    Verdict::Alive => {
-                        if let Some(stage) = stalled.take() {
-                            log::warn!("the {stage} thread moves again; watchdog pings resume");
-                        }
-                        send(&[NotifyState::Watchdog]);
-                    }
-                    Verdict::Stalled(stage) => {
-                        if stalled.is_none() {
-                            log::error!(
-                                "the {stage} thread made no progress for {} ms: no watchdog ping (systemd restarts hearken if it stays stuck)",
-                                interval.unwrap_or_default().as_millis()
-                            );
-                            status(&format!("stalled: the {stage} thread is stuck"));
-                        }
-                        stalled = Some(stage);
-                    }
                 }
             }
         }
+        show(status_text(
+            current,
+            &words,
+            mic_lost,
+            speaker_lost,
+            unreachable.as_deref(),
+        ));
     }
 }
 
@@ -281,6 +336,30 @@ mod tests {
         p.listener.tick();
         p.output.tick();
         assert_eq!(l.check(&p, false), Verdict::Alive);
+    }
+
+    #[test]
+    fn a_lost_device_then_an_unreachable_llm_show_over_the_state() {
+        let reason = Some("connection refused (127.0.0.1:8080)");
+        let shown = |state, mic, speaker, llm| status_text(state, "alexa", mic, speaker, llm);
+        assert_eq!(
+            shown(State::Idle, false, false, None),
+            "listening for alexa"
+        );
+        assert_eq!(
+            shown(State::Idle, false, false, reason),
+            "LLM unreachable: connection refused (127.0.0.1:8080)"
+        );
+        // A turn under way shows itself; idle again, the outage shows until it clears.
+        assert_eq!(shown(State::Thinking, false, false, reason), "thinking");
+        assert_eq!(
+            shown(State::Idle, true, false, reason),
+            "microphone lost, retrying"
+        );
+        assert_eq!(
+            shown(State::Speaking, false, true, None),
+            "speaker lost, retrying"
+        );
     }
 
     #[test]

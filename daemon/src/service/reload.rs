@@ -3,24 +3,49 @@
 //! compared key by key with the running config, the keys that can change live are applied
 //! and the others are named as needing a restart.
 //!
-//! Applied live today: `service.log_level`. The loop's own settings (LLM, prompt, wake
-//! thresholds, volumes, timeouts, earcons) are not yet reloadable in place: a change to
-//! them is reported as needing `systemctl restart hearken`.
+//! Applied live ([`LIVE_KEYS`]): the log level, and through the running pipeline's
+//! [`Handle::reconfigure`] the LLM settings and prompt, wake thresholds, volumes, follow-up
+//! and timeouts, and earcons. Models, devices, wake words and the rest need
+//! `systemctl restart hearken`.
 
 use std::path::PathBuf;
 
 use log::LevelFilter;
 
 use crate::config::{Config, ConfigError};
+use crate::pipeline::{Handle, Live};
 
-/// Keys [`Reloader::reload`] applies without a restart.
-pub const LIVE_KEYS: &[&str] = &["service.log_level"];
+/// Keys (and tables: every key under them) [`Reloader::reload`] applies without a restart.
+/// All but `service.log_level` need the running pipeline ([`Reloader::with_pipeline`]).
+pub const LIVE_KEYS: &[&str] = &[
+    "service.log_level",
+    "llm",
+    "wake.threshold",
+    "wake.thresholds",
+    "wake.refractory_ms",
+    "tts.volume",
+    "pipeline.follow_up_ms",
+    "pipeline.no_speech_timeout_ms",
+    "pipeline.max_utterance_ms",
+    "pipeline.earcons",
+];
+
+/// Is `key` (dotted) one of [`LIVE_KEYS`] or under one?
+pub fn is_live(key: &str) -> bool {
+    LIVE_KEYS.iter().any(|live| {
+        key.strip_prefix(live)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+    })
+}
 
 /// What a reload did.
 #[derive(Debug)]
 pub enum Reloaded {
     /// The file is invalid (or unreadable): the running config stays.
     Invalid(ConfigError),
+    /// The file is valid but what it asks for cannot be set up (an LLM API key file that
+    /// cannot be read, an earcon file that does not load): the running config stays.
+    Unusable(String),
     /// The daemon runs on built-in defaults: there is no file to re-read.
     NoFile,
     Unchanged,
@@ -34,11 +59,22 @@ pub enum Reloaded {
 pub struct Reloader {
     path: Option<PathBuf>,
     current: Config,
+    pipeline: Option<Handle>,
 }
 
 impl Reloader {
     pub fn new(path: Option<PathBuf>, current: Config) -> Self {
-        Reloader { path, current }
+        Reloader {
+            path,
+            current,
+            pipeline: None,
+        }
+    }
+
+    /// The pipeline that takes the loop's live keys; without one they need a restart.
+    pub fn with_pipeline(mut self, handle: Handle) -> Self {
+        self.pipeline = Some(handle);
+        self
     }
 
     /// Re-reads the file; applies what can change live.
@@ -61,7 +97,16 @@ impl Reloader {
         }
         let (applied, need_restart): (Vec<String>, Vec<String>) = changed
             .into_iter()
-            .partition(|k| LIVE_KEYS.contains(&k.as_str()));
+            .partition(|k| k == "service.log_level" || (self.pipeline.is_some() && is_live(k)));
+        if let Some(pipeline) = &self.pipeline {
+            if applied.iter().any(|k| k != "service.log_level") {
+                let new_llm = applied.iter().any(|k| k.starts_with("llm."));
+                match Live::from_config(&new, new_llm) {
+                    Ok(live) => pipeline.reconfigure(live),
+                    Err(e) => return Reloaded::Unusable(e),
+                }
+            }
+        }
         if applied.iter().any(|k| k == "service.log_level") {
             // Only when the level in force is the config's own (not -v or RUST_LOG).
             if log::max_level() == LevelFilter::from(self.current.service.log_level)
@@ -81,6 +126,9 @@ impl Reloader {
     pub fn reload_and_log(&mut self) {
         match self.reload() {
             Reloaded::Invalid(e) => {
+                log::error!("reload: {e}; still running on the previous config")
+            }
+            Reloaded::Unusable(e) => {
                 log::error!("reload: {e}; still running on the previous config")
             }
             Reloaded::NoFile => {
@@ -163,6 +211,57 @@ mod tests {
 
     fn parse(text: &str) -> Config {
         Config::parse(text, Path::new("t.toml")).unwrap().config
+    }
+
+    #[test]
+    fn live_keys_cover_their_tables_and_nothing_beside() {
+        for key in [
+            "llm.base_url",
+            "llm.system_prompt",
+            "wake.threshold",
+            "wake.thresholds.alexa",
+            "pipeline.earcons.volume",
+            "tts.volume",
+        ] {
+            assert!(is_live(key), "{key}");
+        }
+        for key in [
+            "wake.words",
+            "wake.thresholdx",
+            "tts.voice",
+            "audio.capture_device",
+            "asr.model",
+        ] {
+            assert!(!is_live(key), "{key}");
+        }
+    }
+
+    #[test]
+    fn with_a_pipeline_the_loop_keys_apply_and_the_rest_need_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hearken.toml");
+        std::fs::write(&path, "[wake]\nthreshold = 0.5\n").unwrap();
+        let start = Config::load_file(&path).unwrap().config;
+        let pipe = crate::pipeline::Pipeline::new();
+        let mut r = Reloader::new(Some(path.clone()), start).with_pipeline(pipe.handle());
+        std::fs::write(
+            &path,
+            "[wake]\nthreshold = 0.9\nwords = [\"hey_jarvis\"]\n[llm]\nsystem_prompt = \"Be brief.\"\n",
+        )
+        .unwrap();
+        match r.reload() {
+            Reloaded::Changed {
+                applied,
+                need_restart,
+            } => {
+                assert_eq!(applied, vec!["llm.system_prompt", "wake.threshold"]);
+                assert_eq!(need_restart, vec!["wake.words"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        // A key file that cannot be read: valid TOML, but nothing changes.
+        std::fs::write(&path, "[llm]\napi_key_file = \"/nonexistent/key\"\n").unwrap();
+        assert!(matches!(r.reload(), Reloaded::Unusable(_)));
     }
 
     #[test]

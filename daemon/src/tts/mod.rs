@@ -40,4 +40,7 @@ pub trait Synthesizer: Send {
         text: &str,
         sink: &mut dyn FnMut(&[i16]) -> bool,
     ) -> Result<(), TtsError>;
+    /// The peak level of what it speaks from now on (`tts.volume`, 0..1; reload). A voice
+    /// with no level of its own ignores it.
+    fn set_volume(&mut self, _volume: f32) {}
 }

@@ -237,6 +237,10 @@ impl PiperVoice {
 }
 
 impl Synthesizer for PiperVoice {
+    fn set_volume(&mut self, volume: f32) {
+        self.volume = volume;
+    }
+
     fn sample_rate(&self) -> u32 {
         self.sample_rate
     }

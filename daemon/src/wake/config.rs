@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::checked;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct WakeConfig {
     /// Keyword models: manifest names (`alexa`, `hey_jarvis`, `hey_mycroft`, ...) or paths

@@ -56,4 +56,8 @@ pub trait WakeEngine: Send {
     }
     /// Forgets all audio history (after a turn, or when resuming from mute).
     fn reset(&mut self);
+    /// Takes new thresholds and refractory period (`systemctl reload`) for the words it
+    /// already listens for; a change of words or models needs a new engine. An engine with
+    /// nothing to tune ignores it.
+    fn retune(&mut self, _config: &WakeConfig) {}
 }

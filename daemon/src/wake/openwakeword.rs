@@ -72,12 +72,7 @@ impl OpenWakeWord {
         for (spec, model) in cfg.words.iter().zip(&refs[1..]) {
             let path = crate::vad::resolve_model(store, model, None)?;
             let word = WakeWordName::from_config(spec);
-            let threshold = cfg
-                .thresholds
-                .get(word.as_str())
-                .or_else(|| cfg.thresholds.get(spec))
-                .copied()
-                .unwrap_or(cfg.threshold);
+            let threshold = threshold_of(cfg, &word, spec);
             classifiers.push(Classifier::load(word, &path, threshold)?);
         }
         let gate = if cfg.vad_gate {
@@ -198,6 +193,16 @@ impl Classifier {
     }
 }
 
+/// A word's threshold: its own entry in `thresholds` (by name or as configured), else
+/// `threshold`.
+fn threshold_of(cfg: &WakeConfig, word: &WakeWordName, spec: &str) -> f32 {
+    cfg.thresholds
+        .get(word.as_str())
+        .or_else(|| cfg.thresholds.get(spec))
+        .copied()
+        .unwrap_or(cfg.threshold)
+}
+
 impl WakeEngine for OpenWakeWord {
     fn process(&mut self, frame: &[i16]) -> Result<Vec<Detection>, WakeError> {
         if frame.len() != FRAME_SAMPLES {
@@ -244,5 +249,20 @@ impl WakeEngine for OpenWakeWord {
             crate::vad::VoiceDetector::reset(&mut gate.vad);
             gate.recent.clear();
         }
+    }
+
+    fn retune(&mut self, cfg: &WakeConfig) {
+        // By name: a word no longer configured keeps its threshold until the restart that
+        // drops it.
+        for c in &mut self.classifiers {
+            let spec = cfg
+                .words
+                .iter()
+                .find(|w| WakeWordName::from_config(w).as_str() == c.word.as_str());
+            if let Some(spec) = spec {
+                c.threshold = threshold_of(cfg, &c.word, spec);
+            }
+        }
+        self.refractory_frames = cfg.refractory_ms.div_ceil(FRAME_MS);
     }
 }
