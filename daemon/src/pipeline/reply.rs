@@ -221,6 +221,16 @@ pub fn tts_thread(
                 if life.is_cancelled() {
                     continue;
                 }
+                // Of a speculative answer only the first chunk is made before the turn is
+                // confirmed.
+                let spoken = !life
+                    .chunk_log()
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .is_empty();
+                if spoken && !life.wait_confirmed() {
+                    continue;
+                }
                 let turn = life.turn();
                 let mut record = None;
                 let _ = out.send(OutMsg::Chunk {

@@ -6,8 +6,10 @@
 //! [`SilenceOnly`] is never sure, so with it the fallback silence is the endpoint.
 
 mod config;
+mod taking;
 
 pub use config::{TurnConfig, TurnMode};
+pub use taking::{build, TurnTaking};
 
 /// What a detector says about the speech so far.
 #[derive(Debug, Clone, Copy, PartialEq)]
