@@ -181,6 +181,7 @@ pub fn options(config: &Config) -> Options {
         history_tokens: config.llm.history_tokens as usize,
         hold_while_busy: false,
         stop_at_end_of_input: false,
+        first_chunk_words: config.tts.first_chunk_words as usize,
     }
 }
 

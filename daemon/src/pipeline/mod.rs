@@ -120,6 +120,8 @@ pub struct Options {
     pub hold_while_busy: bool,
     /// Stop once the input has ended and the last answer is played (file input).
     pub stop_at_end_of_input: bool,
+    /// `[tts] first_chunk_words`.
+    pub first_chunk_words: usize,
 }
 
 /// Controls a running pipeline: what the button and the API call.
@@ -393,6 +395,7 @@ impl Pipeline {
                             life,
                             messages,
                             engines.llm.clone(),
+                            crate::llm::Chunker::with_first_words(options.first_chunk_words),
                             tts_tx.clone(),
                             reporter.clone(),
                         );

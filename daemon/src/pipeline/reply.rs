@@ -90,6 +90,7 @@ pub async fn answer(
     life: ReplyLife,
     messages: Vec<ChatMessage>,
     llm: Arc<dyn ChatModel>,
+    mut chunker: Chunker,
     tts: Sender<TtsJob>,
     report: Reporter,
 ) -> Answered {
@@ -98,7 +99,6 @@ pub async fn answer(
     let stage = |stage, at| report(Event::Stage { turn, stage, at });
     stage(Stage::LlmRequest, Instant::now());
     let mut stream = llm.stream(messages, cancel.clone());
-    let mut chunker = Chunker::new();
     let mut answered = Answered::default();
     let mut first_token = true;
     let mut speaking = Speaking {
@@ -182,11 +182,12 @@ pub fn spawn_answer(
     life: ReplyLife,
     messages: Vec<ChatMessage>,
     llm: Arc<dyn ChatModel>,
+    chunker: Chunker,
     tts: Sender<TtsJob>,
     report: Reporter,
 ) -> tokio::task::JoinHandle<Option<Answered>> {
     let guard = life.clone();
-    let task = answer(life, messages, llm, tts, report);
+    let task = answer(life, messages, llm, chunker, tts, report);
     tokio::spawn(async move {
         match AssertUnwindSafe(task).catch_unwind().await {
             Ok(answered) => Some(answered),
