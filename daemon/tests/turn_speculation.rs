@@ -53,7 +53,7 @@ fn a_resumed_question_cancels_the_speculative_request_and_is_asked_whole() {
     // The speculative request is held at the proxy: the user goes on before any of its
     // answer exists, and the client must hang up on it.
     let (url, watch) = watched_first_answer(&llm_url(), Duration::from_secs(6));
-    let config = config_with(&url, "", &speculating(true));
+    let config = config_with(&url, "temperature = 0.0", &speculating(true));
     let input = conversation(&[
         Part::Silence(0.5),
         Part::Say("alexa_capital_of"),
@@ -65,6 +65,14 @@ fn a_resumed_question_cancels_the_speculative_request_and_is_asked_whole() {
         Part::Silence(8.0),
     ]);
     let turns = run(&rig, &config, &input, |_| {});
+    let requests = watch.requests.lock().unwrap().clone();
+    let asked: Vec<Vec<String>> = requests.iter().map(|r| user_messages(r)).collect();
+    eprintln!("asked: {asked:?}");
+    assert_eq!(
+        watch.hung_up.load(Ordering::SeqCst),
+        1,
+        "the speculative request was dropped by the client"
+    );
     assert_eq!(turns.len(), 2, "{turns:?}");
     let t = &turns[0];
     answered(t);
@@ -78,13 +86,6 @@ fn a_resumed_question_cancels_the_speculative_request_and_is_asked_whole() {
     assert!(["used", "discarded"].contains(&t.speculation), "{t:?}");
     answered(&turns[1]);
 
-    assert_eq!(
-        watch.hung_up.load(Ordering::SeqCst),
-        1,
-        "the speculative request was dropped by the client"
-    );
-    let requests = watch.requests.lock().unwrap().clone();
-    let asked: Vec<Vec<String>> = requests.iter().map(|r| user_messages(r)).collect();
     assert!(asked.len() >= 3, "{asked:?}");
     let first = asked[0].join(" ").to_lowercase();
     assert!(
@@ -95,7 +96,10 @@ fn a_resumed_question_cancels_the_speculative_request_and_is_asked_whole() {
     let last = asked.last().unwrap();
     assert_eq!(last.len(), 2, "{asked:?}");
     assert_eq!(last[0], t.transcript, "{asked:?}");
-    assert!(last[1].to_lowercase().contains("two"), "{asked:?}");
+    assert!(
+        last[1].contains('2') || last[1].contains("two"),
+        "{asked:?}"
+    );
 }
 
 #[test]

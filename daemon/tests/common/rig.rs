@@ -120,6 +120,8 @@ pub fn watched_first_answer(upstream: &str, hold: Duration) -> (String, Arc<Watc
                     .set_read_timeout(Some(Duration::from_millis(20)))
                     .unwrap();
                 let mut request = Vec::new();
+                // The request being held is recorded as soon as it is whole.
+                let mut recorded = false;
                 let mut buf = [0u8; 4096];
                 loop {
                     match client.read(&mut buf) {
@@ -136,7 +138,12 @@ pub fn watched_first_answer(upstream: &str, hold: Duration) -> (String, Arc<Watc
                             return;
                         }
                     }
-                    if http_request_len(&request).is_some() && std::time::Instant::now() >= until {
+                    if let (Some(n), false) = (http_request_len(&request), recorded) {
+                        let text = String::from_utf8_lossy(&request[..n]).into_owned();
+                        watch.requests.lock().unwrap().push(text);
+                        recorded = true;
+                    }
+                    if recorded && std::time::Instant::now() >= until {
                         break;
                     }
                 }
@@ -144,13 +151,18 @@ pub fn watched_first_answer(upstream: &str, hold: Duration) -> (String, Arc<Watc
                 let Ok(mut server) = TcpStream::connect(&upstream) else {
                     return;
                 };
+                if server.write_all(&request).is_err() {
+                    return;
+                }
                 pipe(server.try_clone().unwrap(), client.try_clone().unwrap());
                 // Client to server, recording each request (a kept-alive connection
                 // carries several).
                 loop {
                     while let Some(n) = http_request_len(&request) {
-                        let text = String::from_utf8_lossy(&request[..n]).into_owned();
-                        watch.requests.lock().unwrap().push(text);
+                        if !std::mem::take(&mut recorded) {
+                            let text = String::from_utf8_lossy(&request[..n]).into_owned();
+                            watch.requests.lock().unwrap().push(text);
+                        }
                         request.drain(..n);
                     }
                     let n = match client.read(&mut buf) {
