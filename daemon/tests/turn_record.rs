@@ -62,6 +62,8 @@ fn a_turn_is_one_info_record_with_its_journal_fields() {
         fallback: false,
         error: None,
         no_speech: false,
+        speculation: "none",
+        speculations_discarded: 0,
         started: Some(t0),
         timeline: Timeline {
             wake: ms(0),
@@ -108,7 +110,7 @@ fn a_turn_is_one_info_record_with_its_journal_fields() {
     for (stage, value) in [
         ("wake_ms", "0"),
         ("speech_end_ms", "2000"),
-        ("endpoint_wait_ms", "600"),
+        ("turn_decision_ms", "600"),
         ("asr_ms", "200"),
         ("llm_ms", "290"),
         ("first_sentence_ms", "200"),

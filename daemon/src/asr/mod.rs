@@ -60,6 +60,12 @@ pub trait Recognizer: Send {
         self.begin();
         self.feed(preroll)
     }
+    /// The final text of the segment under way if it ended at `end` (samples since
+    /// `begin`), decoded now without ending it: the turn's decode started at a pause.
+    /// `None` when the recognizer cannot (streaming models decode as they go).
+    fn transcript_until(&mut self, _end: u64) -> Result<Option<String>, AsrError> {
+        Ok(None)
+    }
 }
 
 /// The recognizer the config asks for. Streaming models get the VAD only when
@@ -76,6 +82,19 @@ pub fn build(
     } else {
         None
     };
+    build_with_detector(cfg, &files, detector)
+}
+
+/// The recognizer of a capture stream whose VAD runs in the listener: it follows that VAD's
+/// boundaries ([`crate::vad::VadShare`]) instead of running a second one.
+pub fn build_following(
+    cfg: &AsrConfig,
+    store: &ModelStore,
+    vad: crate::vad::FollowingVad,
+) -> Result<Box<dyn Recognizer>, AsrError> {
+    let files = ModelFiles::resolve(&cfg.model_ref(), store)?;
+    let needs_vad = !files.is_streaming() || cfg.endpoint != EndpointMode::Rules;
+    let detector = needs_vad.then(|| Box::new(vad) as Box<dyn VoiceDetector>);
     build_with_detector(cfg, &files, detector)
 }
 

@@ -245,6 +245,13 @@ impl Recognizer for SegmentedRecognizer {
         Ok(events)
     }
 
+    fn transcript_until(&mut self, end: u64) -> Result<Option<String>, AsrError> {
+        Ok(Some(match self.start {
+            Some(start) => self.engine.decode(&self.segment(start, end)),
+            None => String::new(),
+        }))
+    }
+
     fn finish(&mut self) -> Result<String, AsrError> {
         // A segment still under way (or too young to be announced) ends with the input.
         for event in self.vad.flush()? {

@@ -23,11 +23,23 @@ pub struct Chunker {
     in_code: bool,
     fence_tail: String,
     emitted: usize,
+    /// The first chunk ends after this many words at the latest (0: at its first clause).
+    first_words: usize,
 }
 
 impl Chunker {
     pub fn new() -> Chunker {
         Chunker::default()
+    }
+
+    /// A chunker whose first chunk is the first clause or the first `words` words,
+    /// whichever ends first (`[tts] first_chunk_words`): the first synthesis is short, so
+    /// the answer starts sooner.
+    pub fn with_first_words(words: usize) -> Chunker {
+        Chunker {
+            first_words: words,
+            ..Chunker::default()
+        }
     }
 
     /// Feeds one delta; returns the chunks it completed, ready for TTS.
@@ -106,6 +118,7 @@ impl Chunker {
     fn boundary(&self) -> Option<usize> {
         let s = &self.pending;
         let chars: Vec<(usize, char)> = s.char_indices().collect();
+        let mut words = 0;
         for (k, &(i, c)) in chars.iter().enumerate() {
             let next = chars.get(k + 1).map(|&(_, n)| n);
             if c == '\n' && next == Some('\n') {
@@ -131,6 +144,12 @@ impl Chunker {
                     return Some(end)
                 }
                 _ => {}
+            }
+            if !c.is_whitespace() {
+                words += 1;
+                if self.emitted == 0 && self.first_words > 0 && words >= self.first_words {
+                    return Some(end);
+                }
             }
         }
         None
@@ -387,6 +406,30 @@ mod tests {
         assert_eq!(
             speakable("It costs $1,250 for 5-10 days at ~20°C & 50%."),
             "It costs $1250 for 5 to 10 days at about 20 degrees Celsius and 50%."
+        );
+    }
+
+    #[test]
+    fn the_first_chunk_can_end_after_a_few_words() {
+        let mut c = Chunker::with_first_words(3);
+        let mut out = c.push("The capital of France is Paris. It is ");
+        out.extend(c.push("large, and old. "));
+        out.extend(c.finish());
+        assert_eq!(
+            out,
+            [
+                "The capital of",
+                "France is Paris.",
+                "It is large, and old."
+            ]
+        );
+        // A clause that ends first still ends the first chunk.
+        let mut c = Chunker::with_first_words(5);
+        assert_eq!(c.push("It is four. Yes. "), ["It is four.", "Yes."]);
+        let mut c = Chunker::with_first_words(5);
+        assert_eq!(
+            c.push("Well now, two plus two is four. "),
+            ["Well now,", "two plus two is four."]
         );
     }
 }

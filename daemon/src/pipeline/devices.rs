@@ -188,6 +188,7 @@ pub fn options(config: &Config) -> Options {
         history_tokens: config.llm.history_tokens as usize,
         hold_while_busy: false,
         stop_at_end_of_input: false,
+        first_chunk_words: config.tts.first_chunk_words as usize,
     }
 }
 
@@ -262,17 +263,28 @@ pub fn build_engines_timed(config: &Config) -> Result<(Engines, Startup), Pipeli
         "LLM client",
         format!("{} at {}", config.llm.model, config.llm.base_url),
     );
+    let turn = crate::turn::build(&config.turn, &store).map_err(|e| PipelineError::Engine {
+        what: "turn detection",
+        message: e.to_string(),
+    })?;
+    // In smart mode the VAD's end of speech is the fallback: until then the detector decides.
+    let mut listener_vad = config.vad.clone();
+    if config.turn.mode == crate::turn::TurnMode::Smart {
+        listener_vad.min_silence_ms = config.turn.fallback_ms;
+    }
+    // One VAD per capture stream: the recognizer follows the listener's.
+    let (vad_share, following) = crate::vad::VadShare::new();
     let (wake, vad, asr, tts, llm) = std::thread::scope(|s| {
         let wake = load_on(s, wake_stage, || {
             crate::wake::OpenWakeWord::new(&config.wake, &store)
                 .map(|w| Box::new(w) as Box<dyn crate::wake::WakeEngine>)
         });
         let vad = load_on(s, vad_stage, || {
-            crate::vad::SileroVad::new(&config.vad, &store)
+            crate::vad::SileroVad::new(&listener_vad, &store)
                 .map(|v| Box::new(v) as Box<dyn crate::vad::VoiceDetector>)
         });
         let asr = load_on(s, asr_stage, || {
-            crate::asr::build(&config.asr, &config.vad, &store)
+            crate::asr::build_following(&config.asr, &store, following)
         });
         let tts = load_on(s, tts_stage, || {
             crate::tts::PiperVoice::new(&config.tts, &store)
@@ -312,6 +324,8 @@ pub fn build_engines_timed(config: &Config) -> Result<(Engines, Startup), Pipeli
         Engines {
             wake,
             vad,
+            vad_share: Some(vad_share),
+            turn,
             asr,
             tts,
             llm: Arc::new(llm),

@@ -4,8 +4,14 @@
 //! if every clone is dropped first (cancelled before any audio, a task that panicked, a
 //! thread that died) the last drop reports it. So the state machine always hears
 //! [`Event::ReplyDone`] for every reply it started, and can never wait for one forever.
+//!
+//! A speculative answer (started at the user's pause, before the turn is confirmed) is
+//! thought about and its first chunk synthesized, but nothing of it is played until
+//! [`Confirmation::confirm`]; if the user goes on speaking it is cancelled like any other.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
@@ -60,6 +66,7 @@ impl std::fmt::Debug for ReplyLife {
 struct Inner {
     turn: u64,
     cancel: CancellationToken,
+    confirmed: Arc<AtomicBool>,
     status: Mutex<Status>,
     report: Reporter,
     chunks: ChunkLog,
@@ -71,11 +78,32 @@ struct Status {
     failure: Option<String>,
 }
 
+/// Lets a speculative answer play; held by the driver without keeping the answer alive.
+#[derive(Clone, Debug)]
+pub struct Confirmation(Arc<AtomicBool>);
+
+impl Confirmation {
+    pub fn confirm(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
 impl ReplyLife {
     pub fn new(turn: u64, report: Reporter) -> Self {
+        Self::with(turn, report, true)
+    }
+
+    /// An answer to a turn not yet confirmed: nothing of it plays before
+    /// [`Confirmation::confirm`].
+    pub fn speculative(turn: u64, report: Reporter) -> Self {
+        Self::with(turn, report, false)
+    }
+
+    fn with(turn: u64, report: Reporter, confirmed: bool) -> Self {
         ReplyLife(Arc::new(Inner {
             turn,
             cancel: CancellationToken::new(),
+            confirmed: Arc::new(AtomicBool::new(confirmed)),
             status: Mutex::new(Status::default()),
             report,
             chunks: ChunkLog::default(),
@@ -93,6 +121,28 @@ impl ReplyLife {
 
     pub fn is_cancelled(&self) -> bool {
         self.0.cancel.is_cancelled()
+    }
+
+    pub fn confirmation(&self) -> Confirmation {
+        Confirmation(self.0.confirmed.clone())
+    }
+
+    /// The turn is confirmed: the answer may play.
+    pub fn is_confirmed(&self) -> bool {
+        self.0.confirmed.load(Ordering::Acquire)
+    }
+
+    /// Blocks until the answer is confirmed or cancelled; true when confirmed. A speculative
+    /// answer synthesizes its first chunk only, so an utterance that goes on does not
+    /// compete with more synthesis for the CPU.
+    pub fn wait_confirmed(&self) -> bool {
+        while !self.is_confirmed() {
+            if self.is_cancelled() {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        !self.is_cancelled()
     }
 
     /// What was spoken of this answer, chunk by chunk (holding it keeps the answer alive no
@@ -246,6 +296,27 @@ mod tests {
         let (played, outcome) = outcome(&rx);
         assert!(played.is_empty());
         assert!(matches!(outcome, Outcome::Failed(_)), "{outcome:?}");
+    }
+
+    #[test]
+    fn a_speculative_answer_waits_for_its_confirmation_or_its_cancel() {
+        let (l, _rx) = life(5);
+        assert!(l.is_confirmed());
+        let (tx, _rx) = mpsc::channel();
+        let tx = Mutex::new(tx);
+        let report: Reporter = Arc::new(move |e| {
+            let _ = tx.lock().unwrap().send(e);
+        });
+        let s = ReplyLife::speculative(6, report);
+        assert!(!s.is_confirmed());
+        let confirm = s.confirmation();
+        let waiter = s.clone();
+        let t = std::thread::spawn(move || waiter.wait_confirmed());
+        confirm.confirm();
+        assert!(t.join().unwrap());
+        let c = ReplyLife::speculative(7, l.0.report.clone());
+        c.cancel_token().cancel();
+        assert!(!c.wait_confirmed());
     }
 
     #[test]

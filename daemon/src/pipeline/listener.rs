@@ -10,8 +10,12 @@ use super::state::Event;
 use super::text::strip_wake_word;
 use super::timeline::Trigger;
 use crate::asr::{AsrEvent, Recognizer};
-use crate::audio::{wav::i16_to_f32, SAMPLE_RATE};
-use crate::vad::{VadEvent, VoiceDetector};
+use crate::audio::{
+    wav::{f32_to_i16, i16_to_f32},
+    SAMPLE_RATE,
+};
+use crate::turn::{TurnTaking, Verdict};
+use crate::vad::{VadEvent, VadShare, VoiceDetector};
 use crate::wake::{WakeEngine, FRAME_SAMPLES};
 
 /// What the listener tells the driver besides conversation events.
@@ -130,6 +134,19 @@ enum Phase {
     Speaking,
 }
 
+/// A silence inside the user's speech that lasted `[turn] pause_ms`.
+#[derive(Debug)]
+struct Pause {
+    /// Where the silence began (absolute): a different silence is a different pause.
+    since: u64,
+    /// Where the VAD's segment ends if the silence lasts to the endpoint.
+    segment_end: u64,
+    /// The final decode of the speech up to `segment_end`, made at the pause.
+    text: Option<String>,
+    /// An answer was started on `text`.
+    speculated: bool,
+}
+
 #[derive(Debug)]
 enum Mode {
     /// Waiting for the wake word.
@@ -158,6 +175,16 @@ pub struct Listener {
     wake: Box<dyn WakeEngine>,
     vad: Box<dyn VoiceDetector>,
     asr: Box<dyn Recognizer>,
+    /// Where the recognizer takes its segment boundaries from `vad` (one VAD per stream).
+    share: Option<VadShare>,
+    /// The VAD's segment under way: where it began (absolute).
+    open_segment: Option<u64>,
+    /// Absolute position of the first sample the recognizer got since it started over.
+    asr_origin: u64,
+    /// The audio the recognizer got since then: what the turn detector judges.
+    speech: Vec<i16>,
+    turns: TurnTaking,
+    pause: Option<Pause>,
     settings: ListenerSettings,
     mode: Mode,
     turn: u64,
@@ -188,6 +215,12 @@ impl Listener {
             wake,
             vad,
             asr,
+            share: None,
+            open_segment: None,
+            asr_origin: 0,
+            speech: Vec::new(),
+            turns: TurnTaking::silence_only(),
+            pause: None,
             settings,
             mode: Mode::Armed,
             turn: 0,
@@ -198,6 +231,64 @@ impl Listener {
             backlog: VecDeque::new(),
             input_ended: false,
             report,
+        }
+    }
+
+    /// The recognizer follows this listener's VAD instead of running its own.
+    pub fn sharing_vad(mut self, share: VadShare) -> Self {
+        self.share = Some(share);
+        self
+    }
+
+    /// Asks `turns.detector` at each pause of the user's speech.
+    pub fn taking_turns(mut self, turns: TurnTaking) -> Self {
+        self.turns = turns;
+        self
+    }
+
+    /// The recognizer starts over with `audio`, the recent audio from absolute sample
+    /// `from` on (`None`: with the next frame).
+    fn restart_asr(&mut self, from: u64, audio: Option<Vec<f32>>) -> Result<(), String> {
+        let first = self.position.saturating_sub(self.recent.len() as u64);
+        self.asr_origin = match &audio {
+            Some(_) => from.max(first),
+            None => self.position,
+        };
+        self.pause = None;
+        self.speech.clear();
+        if let Some(audio) = &audio {
+            self.speech.extend(audio.iter().map(|&s| f32_to_i16(s)));
+        }
+        if let Some(share) = &self.share {
+            share.start_at(self.asr_origin, self.open_segment);
+        }
+        match audio {
+            Some(audio) => self.asr.begin_with_preroll(&audio).map(drop),
+            None => {
+                self.asr.begin();
+                Ok(())
+            }
+        }
+        .map_err(|e| e.to_string())
+    }
+
+    /// Hands this frame's boundaries (relative to `vad_base`) to a recognizer that follows
+    /// them.
+    fn share_boundaries(&self, events: &[VadEvent]) {
+        if let Some(share) = &self.share {
+            let absolute: Vec<VadEvent> = events.iter().map(|&e| self.absolute(e)).collect();
+            share.push(&absolute);
+        }
+    }
+
+    fn absolute(&self, e: VadEvent) -> VadEvent {
+        match e {
+            VadEvent::SpeechStart { sample } => VadEvent::SpeechStart {
+                sample: self.vad_base + sample,
+            },
+            VadEvent::SpeechEnd { sample } => VadEvent::SpeechEnd {
+                sample: self.vad_base + sample,
+            },
         }
     }
 
@@ -316,6 +407,7 @@ impl Listener {
                     self.wake.reset();
                     self.vad.reset();
                     self.vad_base = self.position;
+                    self.open_segment = None;
                     self.mode = Mode::Armed;
                 }
             }
@@ -346,6 +438,12 @@ impl Listener {
             Ok(events) => events,
             Err(e) => return self.fail(format!("{e}")),
         };
+        for e in &vad_events {
+            self.open_segment = match self.absolute(*e) {
+                VadEvent::SpeechStart { sample } => Some(sample),
+                VadEvent::SpeechEnd { .. } => None,
+            };
+        }
         let detections = match self.wake.process(frame) {
             Ok(d) => d,
             Err(e) => return self.fail(format!("{e}")),
@@ -411,14 +509,14 @@ impl Listener {
         };
         let pre_roll = samples(self.settings.pre_roll_ms);
         let started = if with_pre_roll && pre_roll > 0 && !self.recent.is_empty() {
-            let audio = self.recent_between(self.position.saturating_sub(pre_roll), self.position);
-            self.asr.begin_with_preroll(&audio).map(drop)
+            let from = self.position.saturating_sub(pre_roll);
+            let audio = self.recent_between(from, self.position);
+            self.restart_asr(from, Some(audio))
         } else {
-            self.asr.begin();
-            Ok(())
+            self.restart_asr(self.position, None)
         };
         if let Err(e) = started {
-            self.fail(format!("{e}"));
+            self.fail(e);
         }
     }
 
@@ -482,8 +580,8 @@ impl Listener {
                 let from = start.saturating_sub(samples(ONSET_MS)).max(quiet);
                 // Up to this frame, which the caller feeds next.
                 let audio = self.recent_between(from, frame_start);
-                if let Err(e) = self.asr.begin_with_preroll(&audio) {
-                    self.fail(format!("{e}"));
+                if let Err(e) = self.restart_asr(from, Some(audio)) {
+                    self.fail(e);
                     return None;
                 }
             }
@@ -513,9 +611,30 @@ impl Listener {
                 VadEvent::SpeechStart { .. } => None,
             })
             .filter(|&end| began.is_none_or(|start| end > start));
+        self.speech.extend_from_slice(frame);
+        if let Some(pause) = self.pause.take() {
+            let silence = self.vad.silence().map(|s| self.vad_base + s.since);
+            match (speech_end, pause.text) {
+                // The pause lasted to the endpoint: the decode made at it is the final one.
+                (Some(end), Some(text)) if end == pause.segment_end => {
+                    let end = self.instant_of(end);
+                    return self.end_utterance(Some(text), Some(end), Instant::now());
+                }
+                (None, text) if silence == Some(pause.since) => {
+                    self.pause = Some(Pause { text, ..pause });
+                }
+                _ => {
+                    if pause.speculated {
+                        log::debug!("turn {turn}: the user went on after the pause");
+                        self.send(Event::Resumed { turn });
+                    }
+                }
+            }
+        }
         let audio: Vec<f32> = frame.iter().map(|&s| i16_to_f32(s)).collect();
         // An end found in this frame was declared now, before the ASR decodes it.
         let endpoint = Instant::now();
+        self.share_boundaries(vad_events);
         let final_text = match self.asr.feed(&audio) {
             Ok(events) => events.into_iter().find_map(|e| match e {
                 AsrEvent::Final(text) => Some(text),
@@ -541,10 +660,79 @@ impl Listener {
         if speaking && (final_text.is_some() || speech_end.is_some() || too_long) {
             let end = speech_end.map(|s| self.instant_of(s));
             self.end_utterance(final_text, end, endpoint);
+        } else if speaking {
+            self.check_pause(turn);
         } else if !speaking && (too_long || elapsed >= samples(self.settings.no_speech_timeout_ms))
         {
             self.mode = Mode::Armed;
             self.send(Event::NoSpeech { turn });
+        }
+    }
+
+    /// At a silence of `[turn] pause_ms` inside the user's speech: asks the turn detector,
+    /// and decodes what was said when the turn ends now or speculation is on.
+    fn check_pause(&mut self, turn: u64) {
+        let Some(silence) = self.vad.silence() else {
+            return;
+        };
+        let since = self.vad_base + silence.since;
+        let segment_end = self.vad_base + silence.segment_end;
+        if self.pause.is_some()
+            || self.position - since.min(self.position) < samples(self.turns.pause_ms)
+        {
+            return;
+        }
+        let verdict = self
+            .turns
+            .detector
+            .verdict(&self.speech)
+            .unwrap_or_else(|e| {
+                log::warn!("turn {turn}: the turn detector failed ({e}); waiting for the silence");
+                Verdict {
+                    complete: false,
+                    probability: 0.0,
+                }
+            });
+        log::debug!("turn {turn}: pause, complete: {verdict:?}");
+        let text = if verdict.complete || self.turns.speculate {
+            let end = segment_end.saturating_sub(self.asr_origin);
+            match self.asr.transcript_until(end) {
+                Ok(text) => text,
+                Err(e) => return self.fail(format!("{e}")),
+            }
+        } else {
+            None
+        };
+        let speech_end = self.instant_of(segment_end);
+        if verdict.complete {
+            return self.end_utterance(text, Some(speech_end), Instant::now());
+        }
+        let said = text.as_deref().map(|raw| self.user_text(raw));
+        let speculated = self.turns.speculate && said.as_ref().is_some_and(|s| !s.is_empty());
+        if let (true, Some(text)) = (speculated, said) {
+            self.send(Event::Speculate {
+                turn,
+                text,
+                speech_end,
+                asr_final: Instant::now(),
+            });
+        }
+        self.pause = Some(Pause {
+            since,
+            segment_end,
+            text,
+            speculated,
+        });
+    }
+
+    /// What the user said: the recognizer's text without the wake word.
+    fn user_text(&self, raw: &str) -> String {
+        match &self.mode {
+            // The ASR's rule takes the whole word; ours also the tail the pre-roll caught.
+            Mode::Capturing {
+                wake_word: Some(w), ..
+            } => strip_wake_word(raw, w),
+            _ => raw.trim().to_string(),
         }
     }
 
@@ -572,17 +760,15 @@ impl Listener {
             },
         };
         let asr_final = Instant::now();
-        let text = match &wake_word {
-            // The ASR's rule takes the whole word; ours also the tail the pre-roll caught.
-            Some(w) => strip_wake_word(&raw, w),
-            None => raw.trim().to_string(),
-        };
+        let text = self.user_text(&raw);
         let timed_out = self.input_ended
             || self.position - since >= samples(self.settings.no_speech_timeout_ms);
         if text.is_empty() && wake_word.is_some() && !timed_out {
             // Only the wake word so far ("alexa ... what time is it"): keep listening.
             log::debug!("heard only the wake word ({raw:?}); still listening");
-            self.asr.begin();
+            if let Err(e) = self.restart_asr(self.position, None) {
+                return self.fail(e);
+            }
             if let Mode::Capturing { phase, .. } = &mut self.mode {
                 *phase = Phase::Waiting {
                     quiet: self.position,
@@ -604,6 +790,13 @@ impl Listener {
 
     fn end_of_input(&mut self) {
         self.input_ended = true;
+        if matches!(self.mode, Mode::Capturing { .. }) {
+            // A segment under way ends with the input, for the recognizer too.
+            match self.vad.flush() {
+                Ok(events) => self.share_boundaries(&events),
+                Err(e) => return self.fail(format!("{e}")),
+            }
+        }
         match self.mode {
             Mode::Capturing {
                 phase: Phase::Speaking,

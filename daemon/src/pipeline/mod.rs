@@ -42,7 +42,7 @@ pub use devices::{
     since_process_start, PlaybackSpeaker, Played, ProcessStats, StageTime, Startup,
 };
 pub use earcon::{Cue, Earcons};
-pub use life::{ChunkLog, ChunkRecord, Outcome, ReplyLife};
+pub use life::{ChunkLog, ChunkRecord, Confirmation, Outcome, ReplyLife};
 pub use listener::{FrameSource, Heard, ListenerCommand, ListenerSettings, Retune, RingSource};
 pub use once::{speak_once, MemorySpeaker, Speech, Spoken};
 pub use output::{OutMsg, Speaker};
@@ -93,7 +93,10 @@ pub enum PipelineError {
 pub struct Engines {
     pub wake: Box<dyn WakeEngine>,
     pub vad: Box<dyn VoiceDetector>,
+    /// Set when `asr` follows `vad`'s boundaries rather than running its own VAD.
+    pub vad_share: Option<crate::vad::VadShare>,
     pub asr: Box<dyn Recognizer>,
+    pub turn: crate::turn::TurnTaking,
     pub tts: Box<dyn Synthesizer>,
     pub llm: Arc<dyn ChatModel>,
 }
@@ -117,6 +120,8 @@ pub struct Options {
     pub hold_while_busy: bool,
     /// Stop once the input has ended and the last answer is played (file input).
     pub stop_at_end_of_input: bool,
+    /// `[tts] first_chunk_words`.
+    pub first_chunk_words: usize,
 }
 
 /// What a reloaded config changes in a running pipeline (`systemctl reload hearken`);
@@ -307,8 +312,12 @@ impl Pipeline {
                 max_utterance_ms: options.config.max_utterance_ms,
                 hold_while_busy: options.hold_while_busy,
             };
-            let l =
+            let mut l =
                 listener::Listener::new(engines.wake, engines.vad, engines.asr, settings, report);
+            if let Some(share) = engines.vad_share {
+                l = l.sharing_vad(share);
+            }
+            l = l.taking_turns(engines.turn);
             let source = Box::new(Counted {
                 source: devices.source,
                 progress: progress.clone(),
@@ -349,7 +358,7 @@ impl Pipeline {
             options.config.follow_up_ms > 0,
             options.history_tokens,
         );
-        let mut replies: HashMap<u64, CancellationToken> = HashMap::new();
+        let mut replies: HashMap<u64, (CancellationToken, Confirmation)> = HashMap::new();
         let mut errors = supervise::ErrorBudget::new(MAX_ENGINE_ERRORS, ERROR_WINDOW);
         let mut summary = Summary::default();
         let mut input_ended = false;
@@ -450,13 +459,23 @@ impl Pipeline {
                             let _ = out_tx.send(OutMsg::Earcon(samples.to_vec()));
                         }
                     }
-                    Command::StartReply { turn, messages } => {
-                        let life = ReplyLife::new(turn, reporter.clone());
-                        replies.insert(turn, life.cancel_token().clone());
+                    Command::StartReply {
+                        turn,
+                        messages,
+                        speculative,
+                    } => {
+                        let life = if speculative {
+                            ReplyLife::speculative(turn, reporter.clone())
+                        } else {
+                            ReplyLife::new(turn, reporter.clone())
+                        };
+                        let handles = (life.cancel_token().clone(), life.confirmation());
+                        replies.insert(turn, handles);
                         let answer = reply::spawn_answer(
                             life,
                             messages,
                             llm.clone(),
+                            crate::llm::Chunker::with_first_words(options.first_chunk_words),
                             tts_tx.clone(),
                             reporter.clone(),
                         );
@@ -468,11 +487,16 @@ impl Pipeline {
                         });
                     }
                     Command::CancelReply { turn } => {
-                        if let Some(cancel) = replies.get(&turn) {
+                        if let Some((cancel, _)) = replies.get(&turn) {
                             cancel.cancel();
                         }
                         let at = Instant::now();
                         let _ = out_tx.send(OutMsg::Cancel { turn, at });
+                    }
+                    Command::ConfirmReply { turn } => {
+                        if let Some((_, confirmation)) = replies.get(&turn) {
+                            confirmation.confirm();
+                        }
                     }
                     Command::Release { turn, follow_up } => {
                         let _ = listen_tx.send(ListenerCommand::Release { turn, follow_up });
@@ -500,7 +524,7 @@ impl Pipeline {
             log::error!("{e}; stopping");
         }
         // Bounded shutdown: cancel every answer, stop every thread, wait a little.
-        for cancel in replies.values() {
+        for (cancel, _) in replies.values() {
             cancel.cancel();
         }
         let _ = listen_tx.send(ListenerCommand::Stop);
@@ -548,7 +572,10 @@ impl FrameSource for Counted {
 }
 
 /// Nothing left to do for file input: no answer under way, not listening.
-fn finished(core: &Conversation, replies: &HashMap<u64, CancellationToken>) -> bool {
+fn finished(
+    core: &Conversation,
+    replies: &HashMap<u64, (CancellationToken, Confirmation)>,
+) -> bool {
     replies.is_empty()
         && core.answers_pending() == 0
         && matches!(

@@ -120,6 +120,7 @@ pub async fn speak_once(
             life,
             messages,
             llm,
+            crate::llm::Chunker::new(),
             tts_tx.clone(),
             reporter.clone(),
         )),

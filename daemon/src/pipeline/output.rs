@@ -245,8 +245,11 @@ impl Output {
         if self.answer.as_ref().is_none_or(|a| a.turn != turn) {
             return;
         }
-        // Only this answer's audio goes; earcons queued behind it still play.
-        self.speaker.flush();
+        // Only this answer's audio goes; earcons queued behind it still play. An answer
+        // that never reached the speaker (speculative, discarded) leaves the device alone.
+        if self.answer.as_ref().is_some_and(|a| a.armed) {
+            self.speaker.flush();
+        }
         let written = self.speaker.written();
         self.queue.retain(|item| item.turn != Some(turn));
         for item in &mut self.queue {
@@ -262,9 +265,23 @@ impl Output {
         self.finish(answer, true);
     }
 
-    /// Hands queued audio to the speaker as far as it (and the pacing) takes it.
+    /// Hands queued audio to the speaker as far as it (and the pacing) takes it. The audio
+    /// of an answer not yet confirmed waits; earcons queued behind it go first.
     fn pump(&mut self) {
-        while let Some(item) = self.queue.front_mut() {
+        let held = self
+            .answer
+            .as_ref()
+            .filter(|a| !a.life.is_confirmed())
+            .map(|a| a.turn);
+        loop {
+            let next = match held {
+                Some(turn) => self.queue.iter().position(|i| i.turn != Some(turn)),
+                None => (!self.queue.is_empty()).then_some(0),
+            };
+            let Some(index) = next else {
+                return;
+            };
+            let item = &mut self.queue[index];
             if item.sent == 0 {
                 if let (Some(turn), Some(answer)) = (item.turn, self.answer.as_mut()) {
                     if answer.turn == turn {
@@ -284,7 +301,7 @@ impl Output {
             if item.sent < item.samples.len() {
                 return;
             }
-            self.queue.pop_front();
+            self.queue.remove(index);
         }
     }
 
@@ -305,7 +322,8 @@ impl Output {
         }
         let turn = answer.turn;
         let pending = self.queue.iter().any(|i| i.turn == Some(turn));
-        if answer.ended.is_some() && !pending && self.speaker.is_idle() {
+        let confirmed = answer.life.is_confirmed();
+        if answer.ended.is_some() && !pending && confirmed && self.speaker.is_idle() {
             let mut answer = self.answer.take().expect("checked");
             let written = self.speaker.written();
             account(&mut answer, written);

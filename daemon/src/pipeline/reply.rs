@@ -92,6 +92,7 @@ pub async fn answer(
     life: ReplyLife,
     messages: Vec<ChatMessage>,
     llm: Arc<dyn ChatModel>,
+    mut chunker: Chunker,
     tts: Sender<TtsJob>,
     report: Reporter,
 ) -> Answered {
@@ -100,7 +101,6 @@ pub async fn answer(
     let stage = |stage, at| report(Event::Stage { turn, stage, at });
     stage(Stage::LlmRequest, Instant::now());
     let mut stream = llm.stream(messages, cancel.clone());
-    let mut chunker = Chunker::new();
     let mut answered = Answered::default();
     let mut first_token = true;
     let mut speaking = Speaking {
@@ -202,11 +202,12 @@ pub fn spawn_answer(
     life: ReplyLife,
     messages: Vec<ChatMessage>,
     llm: Arc<dyn ChatModel>,
+    chunker: Chunker,
     tts: Sender<TtsJob>,
     report: Reporter,
 ) -> tokio::task::JoinHandle<Option<Answered>> {
     let guard = life.clone();
-    let task = answer(life, messages, llm, tts, report);
+    let task = answer(life, messages, llm, chunker, tts, report);
     tokio::spawn(async move {
         match AssertUnwindSafe(task).catch_unwind().await {
             Ok(answered) => Some(answered),
@@ -239,6 +240,16 @@ pub fn tts_thread(
                 fallback,
             } => {
                 if life.is_cancelled() {
+                    continue;
+                }
+                // Of a speculative answer only the first chunk is made before the turn is
+                // confirmed.
+                let spoken = !life
+                    .chunk_log()
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .is_empty();
+                if spoken && !life.wait_confirmed() {
                     continue;
                 }
                 let turn = life.turn();

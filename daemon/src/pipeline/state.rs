@@ -34,7 +34,19 @@ pub enum Event {
         turn: u64,
         at: Instant,
     },
-    /// The user's words, wake word removed.
+    /// The user paused: if the turn ends here, these are their words (wake word removed).
+    /// With `[turn] speculate` the answer starts now and plays once the turn is confirmed.
+    Speculate {
+        turn: u64,
+        text: String,
+        speech_end: Instant,
+        asr_final: Instant,
+    },
+    /// The user went on speaking after the pause that was speculated on.
+    Resumed {
+        turn: u64,
+    },
+    /// The turn is confirmed: the user's words, wake word removed.
     Utterance {
         turn: u64,
         text: String,
@@ -85,10 +97,15 @@ pub enum Stage {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     Earcon(Cue),
-    /// Ask the LLM and speak the answer.
+    /// Ask the LLM and speak the answer; a speculative one plays only once confirmed.
     StartReply {
         turn: u64,
         messages: Vec<ChatMessage>,
+        speculative: bool,
+    },
+    /// The turn of a speculative answer is confirmed: let it play.
+    ConfirmReply {
+        turn: u64,
     },
     /// Stop the LLM stream, TTS and playback of this turn now.
     CancelReply {
@@ -105,6 +122,19 @@ pub enum Command {
     Entered(State),
 }
 
+/// An answer started at a pause, before the turn was confirmed.
+#[derive(Debug, Clone, PartialEq)]
+enum Speculation {
+    None,
+    /// Under way for these words.
+    Running(String),
+    /// Cancelled (the user went on): waiting for it to report its end, which is not part
+    /// of the conversation.
+    Discarding,
+    /// The turn was confirmed with the words it answers: it is the turn's answer.
+    Used,
+}
+
 /// One turn, from its trigger to the end of its answer.
 #[derive(Debug, Clone)]
 struct Turn {
@@ -115,6 +145,9 @@ struct Turn {
     /// Its question is ready but waits for cancelled answers to report what they played,
     /// so that the history sent with it is complete.
     waiting: bool,
+    speculation: Speculation,
+    /// Speculative answers thrown away because the user went on.
+    discarded: u32,
 }
 
 impl Turn {
@@ -125,6 +158,18 @@ impl Turn {
             transcript: String::new(),
             timeline: Timeline::default(),
             waiting: false,
+            speculation: Speculation::None,
+            discarded: 0,
+        }
+    }
+
+    /// Cancels the speculative answer under way, if any; its stages no longer count.
+    fn discard_speculation(&mut self, out: &mut Vec<Command>) {
+        if let Speculation::Running(_) = self.speculation {
+            out.push(Command::CancelReply { turn: self.id });
+            self.speculation = Speculation::Discarding;
+            self.discarded += 1;
+            self.timeline.forget_speculation();
         }
     }
 
@@ -150,6 +195,12 @@ impl Turn {
             },
             no_speech: self.transcript.is_empty(),
             timeline: self.timeline.to_ms(),
+            speculation: match (&self.speculation, self.discarded) {
+                (Speculation::Used, _) => "used",
+                (_, 0) => "none",
+                _ => "discarded",
+            },
+            speculations_discarded: self.discarded,
             started: self.timeline.origin(),
         }
     }
@@ -234,6 +285,17 @@ impl Conversation {
                 self.on_turn_started(turn, trigger, at, &mut out)
             }
             Event::SpeechStarted { turn, at } => self.on_speech_started(turn, at),
+            Event::Speculate {
+                turn,
+                text,
+                speech_end,
+                asr_final,
+            } => self.on_speculate(turn, text, speech_end, asr_final, &mut out),
+            Event::Resumed { turn } => {
+                if let Some(t) = self.current_mut(turn) {
+                    t.discard_speculation(&mut out);
+                }
+            }
             Event::Utterance {
                 turn,
                 text,
@@ -344,13 +406,55 @@ impl Conversation {
             self.end_without_answer(out);
             return;
         }
+        match &t.speculation {
+            Speculation::Running(said) if *said == text => {
+                t.speculation = Speculation::Used;
+                t.transcript = text;
+                self.enter(State::Thinking, out);
+                out.push(Command::ConfirmReply { turn });
+                return;
+            }
+            _ => t.discard_speculation(out),
+        }
         t.transcript = text;
+        let discarding = t.speculation == Speculation::Discarding;
         self.enter(State::Thinking, out);
-        if self.winding_down.is_empty() {
+        if self.winding_down.is_empty() && !discarding {
             self.start_reply(out);
         } else if let Some(t) = self.current.as_mut() {
             t.waiting = true;
         }
+    }
+
+    /// Starts the answer to what the user said before their pause, unless something else
+    /// is under way (an answer winding down, an earlier speculation still running).
+    fn on_speculate(
+        &mut self,
+        turn: u64,
+        text: String,
+        speech_end: Instant,
+        asr_final: Instant,
+        out: &mut Vec<Command>,
+    ) {
+        if self.state != State::Listening || !self.winding_down.is_empty() {
+            return;
+        }
+        let Some(t) = self.current_mut(turn) else {
+            return;
+        };
+        let text = text.trim().to_string();
+        if text.is_empty() || t.speculation != Speculation::None {
+            return;
+        }
+        // Stamped again (or kept) when the turn is confirmed.
+        t.timeline.speech_end = Some(speech_end);
+        t.timeline.asr_final = Some(asr_final);
+        t.speculation = Speculation::Running(text.clone());
+        out.push(Command::StartReply {
+            turn,
+            messages: self.history.messages(&self.system_prompt, &text),
+            speculative: true,
+        });
     }
 
     fn on_no_speech(&mut self, turn: u64, out: &mut Vec<Command>) {
@@ -382,6 +486,9 @@ impl Conversation {
         else {
             return;
         };
+        if t.speculation == Speculation::Discarding {
+            return;
+        }
         let tl = &mut t.timeline;
         match stage {
             Stage::LlmRequest => stamp(&mut tl.llm_request, at),
@@ -405,6 +512,20 @@ impl Conversation {
         playback_end: Option<Instant>,
         out: &mut Vec<Command>,
     ) {
+        if let Some(t) = self
+            .current
+            .as_mut()
+            .filter(|t| t.id == turn && t.speculation == Speculation::Discarding)
+        {
+            // Nothing of it was played, nothing of it is remembered.
+            log::debug!("turn {turn}: speculative answer discarded ({outcome:?})");
+            t.speculation = Speculation::None;
+            if t.waiting && self.winding_down.is_empty() {
+                t.waiting = false;
+                self.start_reply(out);
+            }
+            return;
+        }
         if let Some(i) = self.winding_down.iter().position(|t| t.id == turn) {
             let t = self.winding_down.remove(i);
             self.finish_cancelled(t, played, outcome, playback_end, out);
@@ -460,7 +581,8 @@ impl Conversation {
         if self.answering() || self.state == State::Error {
             return;
         }
-        if let Some(t) = self.current.take() {
+        if let Some(mut t) = self.current.take() {
+            t.discard_speculation(out);
             out.push(Command::Release {
                 turn: t.id,
                 follow_up: false,
@@ -483,9 +605,11 @@ impl Conversation {
 
     /// Ends the current turn; an answer under way is cancelled and winds down.
     fn cancel_current(&mut self, out: &mut Vec<Command>) {
-        let Some(t) = self.current.take() else {
+        let Some(mut t) = self.current.take() else {
             return;
         };
+        // A speculative answer of a turn that never got confirmed ends with it, unheard.
+        t.discard_speculation(out);
         if self.answering() && !t.waiting {
             out.push(Command::CancelReply { turn: t.id });
             self.winding_down.push(t);
@@ -520,7 +644,8 @@ impl Conversation {
     }
 
     fn end_without_answer(&mut self, out: &mut Vec<Command>) {
-        if let Some(t) = self.current.take() {
+        if let Some(mut t) = self.current.take() {
+            t.discard_speculation(out);
             out.push(Command::Report(Box::new(
                 t.report(String::new(), &Outcome::Played),
             )));
@@ -539,6 +664,7 @@ impl Conversation {
         out.push(Command::StartReply {
             turn: t.id,
             messages: self.history.messages(&self.system_prompt, &t.transcript),
+            speculative: false,
         });
     }
 
@@ -607,7 +733,7 @@ mod tests {
 
     fn started(cmds: &[Command]) -> Option<(u64, &[ChatMessage])> {
         cmds.iter().find_map(|c| match c {
-            Command::StartReply { turn, messages } => Some((*turn, messages.as_slice())),
+            Command::StartReply { turn, messages, .. } => Some((*turn, messages.as_slice())),
             _ => None,
         })
     }
@@ -919,5 +1045,135 @@ mod tests {
         let cmds = c.handle(failed(None));
         assert!(cmds.is_empty(), "{cmds:?}");
         assert_eq!(c.state(), State::Speaking);
+    }
+
+    fn speculate(turn: u64, text: &str) -> Event {
+        Event::Speculate {
+            turn,
+            text: text.into(),
+            speech_end: Instant::now(),
+            asr_final: Instant::now(),
+        }
+    }
+
+    fn speculative(cmds: &[Command]) -> Option<&str> {
+        cmds.iter().find_map(|c| match c {
+            Command::StartReply {
+                messages,
+                speculative: true,
+                ..
+            } => Some(messages.last().unwrap().content.as_str()),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn a_speculative_answer_plays_once_the_turn_is_confirmed_with_the_same_words() {
+        let mut c = Conversation::new("", false, 1000);
+        c.handle(wake(1));
+        let cmds = c.handle(speculate(1, "what time is it?"));
+        assert_eq!(speculative(&cmds), Some("what time is it?"));
+        assert_eq!(
+            c.state(),
+            State::Listening,
+            "nothing is said before it is confirmed"
+        );
+        let cmds = c.handle(said(1, "what time is it?"));
+        assert!(
+            cmds.contains(&Command::ConfirmReply { turn: 1 }),
+            "{cmds:?}"
+        );
+        assert!(
+            started(&cmds).is_none(),
+            "the answer under way is the turn's answer"
+        );
+        assert!(c.history().is_empty());
+        c.handle(playing(1));
+        let cmds = c.handle(done(1, "Noon.", false));
+        let r = reports(&cmds);
+        assert_eq!(r[0].speculation, "used");
+        assert_eq!(r[0].transcript, "what time is it?");
+        assert_eq!(c.history().len(), 1);
+    }
+
+    #[test]
+    fn a_resumed_utterance_discards_the_speculation_and_asks_the_whole_question() {
+        let mut c = Conversation::new("", false, 1000);
+        c.handle(wake(1));
+        c.handle(speculate(1, "what is the capital of"));
+        c.handle(Event::Stage {
+            turn: 1,
+            stage: Stage::LlmRequest,
+            at: Instant::now(),
+        });
+        let cmds = c.handle(Event::Resumed { turn: 1 });
+        assert!(cmds.contains(&Command::CancelReply { turn: 1 }), "{cmds:?}");
+        // Its late stages do not count for the turn.
+        c.handle(Event::Stage {
+            turn: 1,
+            stage: Stage::LlmFirstToken,
+            at: Instant::now(),
+        });
+        // The question is ready before the discarded answer has wound down: it waits.
+        let cmds = c.handle(said(1, "what is the capital of France?"));
+        assert!(started(&cmds).is_none(), "{cmds:?}");
+        assert!(!cmds.contains(&Command::ConfirmReply { turn: 1 }));
+        let cmds = c.handle(done(1, "", true));
+        assert!(
+            reports(&cmds).is_empty(),
+            "a discarded answer is no turn of its own"
+        );
+        let (turn, messages) = started(&cmds).expect("the whole question is asked");
+        assert_eq!(turn, 1);
+        assert_eq!(
+            messages.last().unwrap().content,
+            "what is the capital of France?"
+        );
+        assert!(c.history().is_empty());
+        c.handle(playing(1));
+        let cmds = c.handle(done(1, "Paris.", false));
+        let r = reports(&cmds);
+        assert_eq!(r[0].speculation, "discarded");
+        assert_eq!(r[0].speculations_discarded, 1);
+        assert!(
+            r[0].timeline.llm_first_token_ms.is_none(),
+            "{:?}",
+            r[0].timeline
+        );
+        let m = c.history().messages("", "next");
+        let contents: Vec<&str> = m.iter().map(|m| m.content.as_str()).collect();
+        assert_eq!(
+            contents,
+            ["what is the capital of France?", "Paris.", "next"]
+        );
+    }
+
+    #[test]
+    fn a_confirmed_turn_with_other_words_discards_the_speculation() {
+        let mut c = Conversation::new("", false, 1000);
+        c.handle(wake(1));
+        c.handle(speculate(1, "what time"));
+        let cmds = c.handle(said(1, "what time is it?"));
+        assert!(cmds.contains(&Command::CancelReply { turn: 1 }), "{cmds:?}");
+        assert!(started(&cmds).is_none());
+        let cmds = c.handle(done(1, "", true));
+        assert_eq!(
+            started(&cmds).unwrap().1.last().unwrap().content,
+            "what time is it?"
+        );
+    }
+
+    #[test]
+    fn barge_in_during_a_speculation_cancels_it_unheard() {
+        let mut c = Conversation::new("", false, 1000);
+        c.handle(wake(1));
+        c.handle(speculate(1, "tell me"));
+        let cmds = c.handle(wake(2));
+        assert!(cmds.contains(&Command::CancelReply { turn: 1 }), "{cmds:?}");
+        let cmds = c.handle(done(1, "", true));
+        assert!(reports(&cmds).is_empty());
+        assert!(c.history().is_empty());
+        let cmds = c.handle(said(2, "hi"));
+        assert_eq!(started(&cmds).unwrap().0, 2);
     }
 }

@@ -26,7 +26,8 @@ pub struct Timeline {
     pub speech_start: Option<Instant>,
     /// When the speech itself ended (the VAD's end sample, mapped to capture time).
     pub speech_end: Option<Instant>,
-    /// When the end of speech was declared (speech end + the endpointer's silence).
+    /// When the turn was confirmed: the turn detector said complete, or the endpoint's
+    /// silence passed.
     pub endpoint: Option<Instant>,
     pub asr_final: Option<Instant>,
     pub llm_request: Option<Instant>,
@@ -36,6 +37,23 @@ pub struct Timeline {
     /// The first sample of the answer was written to the ALSA device.
     pub first_sample_written: Option<Instant>,
     pub playback_end: Option<Instant>,
+}
+
+impl Timeline {
+    /// A speculative answer was thrown away: the turn's end and answer are yet to come.
+    pub fn forget_speculation(&mut self) {
+        for slot in [
+            &mut self.speech_end,
+            &mut self.asr_final,
+            &mut self.llm_request,
+            &mut self.llm_first_token,
+            &mut self.first_chunk,
+            &mut self.first_tts_audio,
+            &mut self.first_sample_written,
+        ] {
+            *slot = None;
+        }
+    }
 }
 
 /// Sets a stamp unless it is already set.
@@ -59,9 +77,10 @@ pub struct TimelineMs {
     pub first_tts_audio_ms: Option<f64>,
     pub first_sample_written_ms: Option<f64>,
     pub playback_end_ms: Option<f64>,
-    /// Silence the endpointer waited for: endpoint − speech end.
-    pub endpoint_wait_ms: Option<f64>,
-    /// ASR final − endpoint.
+    /// Speech end → turn confirmed (the endpoint's silence, or the turn detector's verdict).
+    pub turn_decision_ms: Option<f64>,
+    /// ASR final − endpoint (negative when the decode ran at the pause, before the turn
+    /// was confirmed).
     pub asr_ms: Option<f64>,
     /// LLM first token − LLM request.
     pub llm_ms: Option<f64>,
@@ -101,9 +120,9 @@ impl Timeline {
 
     pub fn pipeline_overhead_ms(&self) -> Option<f64> {
         let response = between(self.speech_end, self.first_sample_written)?;
-        let endpoint_wait = between(self.speech_end, self.endpoint)?;
+        let turn_decision = between(self.speech_end, self.endpoint)?;
         let llm = between(self.llm_request, self.llm_first_token)?;
-        Some(response - endpoint_wait - llm)
+        Some(response - turn_decision - llm)
     }
 
     pub fn to_ms(&self) -> TimelineMs {
@@ -121,7 +140,7 @@ impl Timeline {
             first_tts_audio_ms: at(self.first_tts_audio),
             first_sample_written_ms: at(self.first_sample_written),
             playback_end_ms: at(self.playback_end),
-            endpoint_wait_ms: round(between(self.speech_end, self.endpoint)),
+            turn_decision_ms: round(between(self.speech_end, self.endpoint)),
             asr_ms: round(between(self.endpoint, self.asr_final)),
             llm_ms: round(between(self.llm_request, self.llm_first_token)),
             first_sentence_ms: round(between(self.llm_first_token, self.first_chunk)),
@@ -151,6 +170,11 @@ pub struct TurnReport {
     /// The turn ended without an utterance (no speech before the timeout).
     pub no_speech: bool,
     pub timeline: TimelineMs,
+    /// `used`: the answer was started at the user's pause, before the turn was confirmed;
+    /// `discarded`: a speculative answer was thrown away because the user went on (and
+    /// the answer started after the turn was confirmed); `none`.
+    pub speculation: &'static str,
+    pub speculations_discarded: u32,
     /// The instant the timeline counts from (to place other events, e.g. the LEDs', on it).
     #[serde(skip)]
     pub started: Option<Instant>,
@@ -162,13 +186,13 @@ impl TurnReport {
         let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}"));
         let t = &self.timeline;
         let mut s = format!(
-            "turn {} ({}){}: \"{}\" -> \"{}\" | endpoint {} asr {} llm {} tts {} response {} overhead {} ms",
+            "turn {} ({}){}: \"{}\" -> \"{}\" | turn decision {} asr {} llm {} tts {} response {} overhead {} ms",
             self.turn,
             self.wake_word.as_deref().unwrap_or(self.trigger),
             if self.interrupted { " interrupted" } else { "" },
             self.transcript,
             self.reply,
-            ms(t.endpoint_wait_ms),
+            ms(t.turn_decision_ms),
             ms(t.asr_ms),
             ms(t.llm_ms),
             ms(t.tts_ms),
@@ -217,6 +241,7 @@ impl TurnReport {
         ));
         fields.push(("reply_chars", self.reply.chars().count().to_string()));
         fields.push(("outcome", self.outcome().to_string()));
+        fields.push(("speculation", self.speculation.to_string()));
         if let Some(error) = &self.error {
             fields.push(("error", error.clone()));
         }
@@ -233,7 +258,7 @@ impl TurnReport {
             ("first_tts_audio_ms", t.first_tts_audio_ms),
             ("first_sample_written_ms", t.first_sample_written_ms),
             ("playback_end_ms", t.playback_end_ms),
-            ("endpoint_wait_ms", t.endpoint_wait_ms),
+            ("turn_decision_ms", t.turn_decision_ms),
             ("asr_ms", t.asr_ms),
             ("llm_ms", t.llm_ms),
             ("first_sentence_ms", t.first_sentence_ms),
@@ -254,11 +279,11 @@ impl TurnReport {
         let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.0}"));
         let t = &self.timeline;
         format!(
-            "turn {} ({}): {} | endpoint {} asr {} llm {} tts {} response {} overhead {} ms",
+            "turn {} ({}): {} | turn decision {} asr {} llm {} tts {} response {} overhead {} ms",
             self.turn,
             self.wake_word.as_deref().unwrap_or(self.trigger),
             self.outcome(),
-            ms(t.endpoint_wait_ms),
+            ms(t.turn_decision_ms),
             ms(t.asr_ms),
             ms(t.llm_ms),
             ms(t.tts_ms),
@@ -338,7 +363,7 @@ mod tests {
     use std::time::Duration;
 
     #[test]
-    fn overhead_subtracts_endpoint_wait_and_llm() {
+    fn overhead_subtracts_turn_decision_and_llm() {
         let t0 = Instant::now();
         let ms = |m: u64| t0 + Duration::from_millis(m);
         let tl = Timeline {
@@ -357,7 +382,7 @@ mod tests {
         // (3520 - 2000) - 600 - 290 = 630
         let v = tl.to_ms();
         assert_eq!(v.pipeline_overhead_ms, Some(630.0));
-        assert_eq!(v.endpoint_wait_ms, Some(600.0));
+        assert_eq!(v.turn_decision_ms, Some(600.0));
         assert_eq!(v.asr_ms, Some(200.0));
         assert_eq!(v.llm_ms, Some(290.0));
         assert_eq!(v.tts_ms, Some(200.0));
@@ -392,6 +417,8 @@ mod tests {
             fallback: false,
             error: None,
             no_speech: false,
+            speculation: "none",
+            speculations_discarded: 0,
             started: Some(t0),
             timeline: Timeline {
                 wake: ms(0),

@@ -14,6 +14,11 @@ pub struct TtsConfig {
     /// to it, so above 1 would only clip).
     #[serde(deserialize_with = "checked::fraction")]
     pub volume: f32,
+    /// The first spoken chunk of an answer ends after this many words at the latest, if
+    /// no clause has ended before (0: at the first clause). Fewer words: Piper's first
+    /// synthesis is shorter and the answer starts sooner, with a choppier first phrase.
+    #[serde(deserialize_with = "crate::config::checked::u32_in::<_, 0, 100>")]
+    pub first_chunk_words: u32,
 }
 
 impl Default for TtsConfig {
@@ -22,6 +27,7 @@ impl Default for TtsConfig {
             voice: "piper-en_US-joe-medium".into(),
             speaker_id: 0,
             volume: 1.0,
+            first_chunk_words: 0,
         }
     }
 }

@@ -9,9 +9,11 @@ mod config;
 pub mod eval;
 pub mod mel;
 mod smart;
+mod taking;
 
 pub use config::{TurnConfig, TurnMode};
 pub use smart::SmartTurn;
+pub use taking::{build, TurnTaking};
 
 /// What a detector says about the speech so far.
 #[derive(Debug, Clone, Copy, PartialEq)]

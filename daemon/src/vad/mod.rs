@@ -7,11 +7,13 @@
 mod config;
 mod onnx;
 mod segmenter;
+mod share;
 mod silero;
 
 pub use config::VadConfig;
 pub use onnx::{check_io, first_output, output, resolve_model, session, session_with_threads};
 pub use segmenter::Segmenter;
+pub use share::{FollowingVad, VadShare};
 pub use silero::{SileroModel, SileroVad, CONTEXT_SAMPLES, WINDOW_SAMPLES};
 
 /// A change of state, at a sample position counted from the last reset (16 kHz).
@@ -39,6 +41,15 @@ pub enum VadError {
     },
 }
 
+/// A silence inside a speech segment, in samples since the last reset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Silence {
+    /// Where it began.
+    pub since: u64,
+    /// The `SpeechEnd` sample the segment gets if the silence lasts `min_silence_ms`.
+    pub segment_end: u64,
+}
+
 pub trait VoiceDetector: Send {
     /// Feeds any number of 16 kHz mono samples; returns the speech starts and ends they
     /// complete (min speech / min silence / padding applied).
@@ -50,6 +61,10 @@ pub trait VoiceDetector: Send {
     /// (a segment only ends after `min_silence_ms`) and rises before `min_speech_ms`.
     fn voiced(&self) -> bool {
         self.in_speech()
+    }
+    /// Inside a segment, the silence under way; `None` while voiced or outside speech.
+    fn silence(&self) -> Option<Silence> {
+        None
     }
     /// End of input: closes an open segment at the last sample fed (as
     /// `get_speech_timestamps` does at the end of a file). The live pipeline never calls it.

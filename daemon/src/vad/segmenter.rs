@@ -65,6 +65,14 @@ impl Segmenter {
         self.triggered && self.temp_end == 0
     }
 
+    /// See `VoiceDetector::silence`.
+    pub fn silence(&self) -> Option<super::Silence> {
+        (self.triggered && self.temp_end != 0).then(|| super::Silence {
+            since: self.temp_end,
+            segment_end: self.temp_end + self.pad as u64,
+        })
+    }
+
     /// Consumes the probability of the next window.
     pub fn push(&mut self, prob: f32, events: &mut Vec<VadEvent>) {
         let cur = self.cur;

@@ -165,6 +165,10 @@ impl VoiceDetector for SileroVad {
         self.segmenter.voiced()
     }
 
+    fn silence(&self) -> Option<super::Silence> {
+        self.segmenter.silence()
+    }
+
     fn flush(&mut self) -> Result<Vec<VadEvent>, VadError> {
         let mut events = Vec::new();
         // The reference zero-pads the last partial window and classifies it too.

@@ -89,6 +89,111 @@ pub fn slow_first_answer(upstream: &str, hold: Duration) -> String {
     format!("http://127.0.0.1:{port}/v1")
 }
 
+/// What [`watched_first_answer`]'s proxy saw.
+#[derive(Default)]
+pub struct Watch {
+    /// Each request as the client sent it (headers and body), in order.
+    pub requests: Mutex<Vec<String>>,
+    /// Requests whose client hung up while the proxy still held them.
+    pub hung_up: AtomicUsize,
+}
+
+/// A TCP forwarder to the LLM server that holds the first request for `hold` before
+/// passing it on, and records every request and every client that hangs up while held: a
+/// request the client cancelled is one the server sees dropped.
+pub fn watched_first_answer(upstream: &str, hold: Duration) -> (String, Arc<Watch>) {
+    let upstream = host_port(upstream);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let watch = Arc::new(Watch::default());
+    let seen = Arc::new(AtomicUsize::new(0));
+    let w = watch.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { continue };
+            let first = seen.fetch_add(1, Ordering::SeqCst) == 0;
+            let (upstream, watch) = (upstream.clone(), w.clone());
+            std::thread::spawn(move || {
+                use std::io::{Read, Write};
+                let until = std::time::Instant::now() + if first { hold } else { Duration::ZERO };
+                client
+                    .set_read_timeout(Some(Duration::from_millis(20)))
+                    .unwrap();
+                let mut request = Vec::new();
+                // The request being held is recorded as soon as it is whole.
+                let mut recorded = false;
+                let mut buf = [0u8; 4096];
+                loop {
+                    match client.read(&mut buf) {
+                        Ok(0) => {
+                            watch.hung_up.fetch_add(1, Ordering::SeqCst);
+                            return;
+                        }
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                        Err(e)
+                            if e.kind() == std::io::ErrorKind::WouldBlock
+                                || e.kind() == std::io::ErrorKind::TimedOut => {}
+                        Err(_) => {
+                            watch.hung_up.fetch_add(1, Ordering::SeqCst);
+                            return;
+                        }
+                    }
+                    if let (Some(n), false) = (http_request_len(&request), recorded) {
+                        let text = String::from_utf8_lossy(&request[..n]).into_owned();
+                        watch.requests.lock().unwrap().push(text);
+                        recorded = true;
+                    }
+                    if recorded && std::time::Instant::now() >= until {
+                        break;
+                    }
+                }
+                client.set_read_timeout(None).unwrap();
+                let Ok(mut server) = TcpStream::connect(&upstream) else {
+                    return;
+                };
+                if server.write_all(&request).is_err() {
+                    return;
+                }
+                pipe(server.try_clone().unwrap(), client.try_clone().unwrap());
+                // Client to server, recording each request (a kept-alive connection
+                // carries several).
+                loop {
+                    while let Some(n) = http_request_len(&request) {
+                        if !std::mem::take(&mut recorded) {
+                            let text = String::from_utf8_lossy(&request[..n]).into_owned();
+                            watch.requests.lock().unwrap().push(text);
+                        }
+                        request.drain(..n);
+                    }
+                    let n = match client.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    if server.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                }
+                let _ = server.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    (format!("http://127.0.0.1:{port}/v1"), watch)
+}
+
+/// The length of the first request in `request` once its headers and whole
+/// `Content-Length` body have arrived.
+fn http_request_len(request: &[u8]) -> Option<usize> {
+    let end = request.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let headers = String::from_utf8_lossy(&request[..end]).to_lowercase();
+    let length = headers
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    (request.len() >= end + 4 + length).then_some(end + 4 + length)
+}
+
 pub fn pipe(mut from: TcpStream, mut to: TcpStream) {
     std::thread::spawn(move || {
         let _ = std::io::copy(&mut from, &mut to);
@@ -97,9 +202,14 @@ pub fn pipe(mut from: TcpStream, mut to: TcpStream) {
 }
 
 pub fn config(llm: &str) -> Config {
+    config_with(llm, "", "")
+}
+
+/// [`config`] with more `[llm]` keys, and more tables after it (`[turn]`, `[vad]`, ...).
+pub fn config_with(llm: &str, llm_keys: &str, tables: &str) -> Config {
     let text = format!(
-        "[models]\ndir = \"{}\"\n[llm]\nbase_url = \"{llm}\"\nmax_tokens = 32\n\
-         [pipeline]\nfollow_up_ms = 0\n",
+        "[models]\ndir = \"{}\"\n[llm]\nbase_url = \"{llm}\"\nmax_tokens = 32\n{llm_keys}\n\
+         [pipeline]\nfollow_up_ms = 0\n{tables}",
         models_dir().display()
     );
     let dir = tempfile::tempdir().unwrap();
