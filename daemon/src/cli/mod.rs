@@ -17,6 +17,7 @@ mod run;
 mod say;
 mod simulate;
 mod speaker;
+mod status;
 mod transcribe;
 mod vad;
 mod wake;
@@ -64,6 +65,8 @@ enum Command {
     Ask(ask::Args),
     /// The board's LEDs and button (`hw test`)
     Hw(hw::Args),
+    /// Ask the running daemon (over api.socket) for its state, health and last turn
+    Status(status::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -93,6 +96,7 @@ pub fn main() -> ExitCode {
         Command::Say(args) => say::run(args, &loaded),
         Command::Ask(args) => ask::run(args, &loaded),
         Command::Hw(args) => hw::run(args, &loaded),
+        Command::Status(args) => status::run(args, &loaded),
     };
     match result {
         Ok(code) => code,
