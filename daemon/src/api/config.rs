@@ -72,3 +72,57 @@ impl ApiConfig {
         Secret::from_env_or_file(&self.token_env, &self.token_file)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::Config;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(text, Path::new("t.toml"))
+            .map(|l| l.config)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_token_in_clear_text_is_refused() {
+        let err = parse("[api]\ntoken = \"abc\"\n").unwrap_err();
+        assert!(
+            err.contains("api.token") && err.contains("HEARKEN_API_TOKEN"),
+            "{err}"
+        );
+        assert!(!err.contains("abc"), "{err}");
+    }
+
+    #[test]
+    fn listen_must_be_an_address_and_port() {
+        let err = parse("[api]\nlisten = \"localhost\"\n").unwrap_err();
+        assert!(
+            err.contains("api.listen") && err.contains("localhost"),
+            "{err}"
+        );
+        assert_eq!(
+            parse("[api]\nlisten = \"0.0.0.0:8765\"\n")
+                .unwrap()
+                .api
+                .listen,
+            "0.0.0.0:8765"
+        );
+    }
+
+    #[test]
+    fn the_socket_is_on_by_default_and_tcp_off() {
+        let config = parse("").unwrap();
+        assert_eq!(config.api.socket, Path::new("/run/hearken/api.sock"));
+        assert!(config.api.listen.is_empty());
+    }
+
+    #[test]
+    fn limits_are_checked() {
+        let err = parse("[api]\nmax_clients = 0\n").unwrap_err();
+        assert!(err.contains("max_clients"), "{err}");
+        let err = parse("[api]\nmax_frame_bytes = 10\n").unwrap_err();
+        assert!(err.contains("max_frame_bytes"), "{err}");
+    }
+}
