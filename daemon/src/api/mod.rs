@@ -14,6 +14,7 @@ mod health;
 mod listen;
 mod metrics;
 mod page;
+mod voice;
 
 use std::sync::{Arc, Mutex};
 
@@ -38,6 +39,9 @@ struct Api {
     models: Vec<String>,
     clients: Arc<Semaphore>,
     max_frame_bytes: usize,
+    config: Arc<Config>,
+    /// Remote voice sessions running (one at a time).
+    voice: Arc<Semaphore>,
 }
 
 /// What the API remembers of the notices (for health, metrics and `/v1/state`).
@@ -80,6 +84,8 @@ pub async fn start(config: &Config, handle: Handle) -> Result<Server, ApiError> 
         models: config.model_refs().iter().map(|m| m.to_string()).collect(),
         clients: Arc::new(Semaphore::new(config.api.max_clients as usize)),
         max_frame_bytes: config.api.max_frame_bytes as usize,
+        config: Arc::new(config.clone()),
+        voice: Arc::new(Semaphore::new(1)),
     };
     // Subscribed before the loop runs, so no notice is missed.
     let mut notices = handle.subscribe();
@@ -109,6 +115,7 @@ fn router(api: Api) -> Router {
         .route("/v1/mute", post(control::mute))
         .route("/v1/say", post(control::say))
         .route("/v1/events", get(events::upgrade))
+        .route("/v1/voice", get(voice::upgrade))
         .fallback(error::not_found)
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(

@@ -47,7 +47,7 @@ pub use earcon::{Cue, Earcons};
 pub use life::{ChunkLog, ChunkRecord, Outcome, ReplyLife};
 pub use listener::{FrameSource, Heard, ListenerCommand, ListenerSettings, RingSource};
 pub use notice::Notice;
-pub use once::{speak_once, MemorySpeaker, Speech, Spoken};
+pub use once::{speak_once, speak_once_until, MemorySpeaker, Speech, Spoken};
 pub use output::{OutMsg, Speaker};
 pub use state::{Command, Conversation, Event, Stage, State};
 pub use supervise::{Exit, StageProgress};
