@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{asr, audio, hw, llm, models, pipeline, service, tts, turn, vad, wake};
+use crate::{api, asr, audio, hw, llm, models, pipeline, service, tts, turn, vad, wake};
 
 pub mod checked;
 mod locate;
@@ -31,6 +31,7 @@ pub struct Config {
     pub pipeline: pipeline::PipelineConfig,
     pub service: service::ServiceConfig,
     pub hw: hw::HwConfig,
+    pub api: api::ApiConfig,
 }
 
 /// A config and what loading it taught us.
@@ -136,6 +137,7 @@ impl Config {
         self.llm.validate()?;
         self.audio.validate()?;
         self.wake.validate()?;
+        self.api.validate()?;
         Ok(())
     }
 
@@ -154,6 +156,7 @@ impl Config {
     fn resolve_paths(&mut self, base: &Path) {
         resolve(&mut self.models.dir, base);
         resolve(&mut self.llm.api_key_file, base);
+        resolve(&mut self.api.token_file, base);
         for cue in [
             &mut self.pipeline.earcons.wake,
             &mut self.pipeline.earcons.done,
@@ -236,6 +239,20 @@ impl Secret {
     }
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// The secret in the environment variable `env`, else the first line of `file`; empty
+    /// when neither is set.
+    pub fn from_env_or_file(env: &str, file: &Path) -> std::io::Result<Secret> {
+        if let Ok(value) = std::env::var(env) {
+            if !value.trim().is_empty() {
+                return Ok(Secret::new(value.trim()));
+            }
+        }
+        if file.as_os_str().is_empty() {
+            return Ok(Secret::default());
+        }
+        Ok(Secret::new(std::fs::read_to_string(file)?.trim()))
     }
 }
 

@@ -247,9 +247,13 @@ pub fn read_blocking(consumer: &mut Consumer<i16>, buf: &mut [i16]) -> usize {
     filled
 }
 
-impl CaptureHandle {
+/// Reads the capture thread's stats from anywhere (the API's health), without owning it.
+#[derive(Clone)]
+pub struct CaptureWatch(Arc<Shared>);
+
+impl CaptureWatch {
     pub fn stats(&self) -> CaptureStats {
-        let s = &self.shared;
+        let s = &self.0;
         CaptureStats {
             samples: s.samples.load(Ordering::Relaxed),
             dropped: s.dropped.load(Ordering::Relaxed),
@@ -260,6 +264,16 @@ impl CaptureHandle {
             state: s.state(),
             thread_cpu: Duration::from_nanos(s.thread_cpu_ns.load(Ordering::Acquire)),
         }
+    }
+}
+
+impl CaptureHandle {
+    pub fn stats(&self) -> CaptureStats {
+        self.watch().stats()
+    }
+
+    pub fn watch(&self) -> CaptureWatch {
+        CaptureWatch(self.shared.clone())
     }
 
     pub fn device(&self) -> &str {

@@ -21,6 +21,7 @@ pub mod wav;
 
 pub use capture::{
     read_blocking, Capture, CaptureHandle, CaptureSettings, CaptureState, CaptureStats,
+    CaptureWatch,
 };
 pub use config::{AudioConfig, Pacing};
 pub use error::{Action, AudioError};

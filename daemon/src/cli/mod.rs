@@ -17,6 +17,7 @@ mod run;
 mod say;
 mod simulate;
 mod speaker;
+mod status;
 mod transcribe;
 mod turn_eval;
 mod vad;
@@ -68,6 +69,8 @@ enum Command {
     /// Where each way of ending a turn ends it on recorded questions (scripts/turn-pause-fixtures)
     #[command(hide = true)]
     TurnEval(turn_eval::Args),
+    /// Ask the running daemon (over api.socket) for its state, health and last turn
+    Status(status::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -98,6 +101,7 @@ pub fn main() -> ExitCode {
         Command::Ask(args) => ask::run(args, &loaded),
         Command::Hw(args) => hw::run(args, &loaded),
         Command::TurnEval(args) => turn_eval::run(args, &loaded),
+        Command::Status(args) => status::run(args, &loaded),
     };
     match result {
         Ok(code) => code,

@@ -3,9 +3,9 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use hearken::hw;
 use hearken::pipeline::{self, Options};
 use hearken::service::{notify, reload};
+use hearken::{api, hw};
 
 use super::Ctx;
 
@@ -26,6 +26,12 @@ pub fn run(_args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     }
     // The board first: a missing GPIO device stops start-up before the models load.
     let board_parts = hw::open(&config.hw).inspect_err(|e| notify::failed(e))?;
+    // The API next: a TCP listener without a token stops start-up before the models load,
+    // and `hearken status` can tell that they are loading.
+    let pipe = pipeline::Pipeline::new();
+    let api = runtime
+        .block_on(api::start(config, pipe.handle()))
+        .inspect_err(|e| notify::failed(e))?;
     // Under systemd: STATUS= says what loads and the start timeout is extended meanwhile.
     let engines = {
         let _loading = notify::Loading::start("models");
@@ -59,6 +65,7 @@ pub fn run(_args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     ));
     // Work still queued on the runtime (a DNS lookup, an LLM request) must not hold up
     // the exit.
+    drop(api);
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     board.stop();
     if let Err(e) = &result {

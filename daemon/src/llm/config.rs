@@ -95,16 +95,6 @@ impl LlmConfig {
     /// The API key from the environment or the key file; empty when neither is set
     /// (local servers need none).
     pub fn api_key(&self) -> std::io::Result<Secret> {
-        if let Ok(key) = std::env::var(&self.api_key_env) {
-            if !key.trim().is_empty() {
-                return Ok(Secret::new(key.trim()));
-            }
-        }
-        if self.api_key_file.as_os_str().is_empty() {
-            return Ok(Secret::default());
-        }
-        Ok(Secret::new(
-            std::fs::read_to_string(&self.api_key_file)?.trim(),
-        ))
+        Secret::from_env_or_file(&self.api_key_env, &self.api_key_file)
     }
 }

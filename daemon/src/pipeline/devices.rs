@@ -104,6 +104,10 @@ pub async fn run_on_devices(
     let speaker = playback.control();
     let capture = Capture::start(capture_settings)?;
     let (consumer, capture_handle) = capture.split();
+    pipeline.handle().set_devices(super::DeviceWatch {
+        capture: capture_handle.watch(),
+        playback: playback.control(),
+    });
     let last = Arc::new(Mutex::new(None));
     let devices = Devices {
         source: Box::new(RingSource(consumer)),

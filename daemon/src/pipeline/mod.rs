@@ -20,6 +20,7 @@ mod devices;
 pub mod earcon;
 pub mod life;
 pub mod listener;
+pub mod notice;
 pub mod once;
 pub mod output;
 pub mod reply;
@@ -28,12 +29,13 @@ pub mod supervise;
 pub mod text;
 pub mod timeline;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc as std_mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 pub use config::{EarconConfig, PipelineConfig};
@@ -44,7 +46,8 @@ pub use devices::{
 pub use earcon::{Cue, Earcons};
 pub use life::{ChunkLog, ChunkRecord, Confirmation, Outcome, ReplyLife};
 pub use listener::{FrameSource, Heard, ListenerCommand, ListenerSettings, Retune, RingSource};
-pub use once::{speak_once, MemorySpeaker, Speech, Spoken};
+pub use notice::Notice;
+pub use once::{speak_once, speak_once_until, MemorySpeaker, Speech, Spoken};
 pub use output::{OutMsg, Speaker};
 pub use state::{Command, Conversation, Event, Stage, State};
 pub use supervise::{Exit, StageProgress};
@@ -168,6 +171,16 @@ pub struct Handle {
     state: watch::Receiver<State>,
     llm_unreachable: watch::Receiver<Option<String>>,
     progress: Arc<StageProgress>,
+    notices: broadcast::Sender<Notice>,
+    devices: Arc<Mutex<Option<DeviceWatch>>>,
+    says: Arc<AtomicU64>,
+}
+
+/// The audio devices a running loop holds, read for the API's health and metrics.
+#[derive(Clone)]
+pub struct DeviceWatch {
+    pub capture: crate::audio::CaptureWatch,
+    pub playback: crate::audio::PlaybackControl,
 }
 
 enum Control {
@@ -175,8 +188,17 @@ enum Control {
     StopAnswer,
     Mute(bool),
     Reconfigure(Box<Live>),
+    Say {
+        id: u64,
+        text: String,
+        interrupt: bool,
+    },
     Stop,
 }
+
+/// Announcements are spoken as answers of their own, numbered apart from the listener's
+/// turns so that the state machine ignores them.
+const SAY_TURNS: u64 = 1 << 48;
 
 impl Handle {
     /// Starts a turn now, as the wake word would (barges in on an answer).
@@ -204,6 +226,36 @@ impl Handle {
     /// Sent before the loop runs, it applies as the loop starts.
     pub fn reconfigure(&self, live: Live) {
         let _ = self.control.send(Control::Reconfigure(Box::new(live)));
+    }
+
+    /// Speaks `text` as an announcement: now when nothing is being answered, else after the
+    /// answer, or at once cutting the answer off with `interrupt`. Returns its id (the
+    /// `say` and `say_done` notices carry it).
+    pub fn say(&self, text: String, interrupt: bool) -> u64 {
+        let id = self.says.fetch_add(1, Ordering::Relaxed) + 1;
+        let _ = self.control.send(Control::Say {
+            id,
+            text,
+            interrupt,
+        });
+        id
+    }
+
+    /// Notices from now on (state changes, transcripts, answer text, turn reports).
+    pub fn subscribe(&self) -> broadcast::Receiver<Notice> {
+        self.notices.subscribe()
+    }
+
+    /// The devices of the running loop, once it has started them.
+    pub fn devices(&self) -> Option<DeviceWatch> {
+        self.devices
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn set_devices(&self, devices: DeviceWatch) {
+        *self.devices.lock().unwrap_or_else(|e| e.into_inner()) = Some(devices);
     }
 
     /// The conversation's state, updated on every change (LEDs, API).
@@ -268,6 +320,9 @@ impl Pipeline {
                 state,
                 llm_unreachable,
                 progress: Arc::default(),
+                notices: notice::channel(),
+                devices: Arc::default(),
+                says: Arc::default(),
             },
             state_tx,
             llm_tx: Arc::new(llm_tx),
@@ -363,6 +418,12 @@ impl Pipeline {
         let mut summary = Summary::default();
         let mut input_ended = false;
         let mut result = Ok(());
+        let notices = self.handle.notices.clone();
+        let notify = |n: Notice| {
+            let _ = notices.send(n);
+        };
+        let mut says: VecDeque<(u64, String)> = VecDeque::new();
+        let mut saying: Option<(u64, String)> = None;
 
         loop {
             let event = tokio::select! {
@@ -425,13 +486,43 @@ impl Pipeline {
                         })));
                         continue;
                     }
+                    Some(Control::Say { id, text, interrupt }) => {
+                        says.push_back((id, text));
+                        if !interrupt {
+                            start_say(&mut saying, &mut says, &core, &mut replies, &reporter, &tts_tx, &notify);
+                            continue;
+                        }
+                        Event::StopAnswer
+                    }
                     Some(Control::Stop) | None => break,
                 },
             };
             progress.controller.tick();
+            for n in Notice::of_event(&event) {
+                notify(n);
+            }
             match &event {
-                Event::ReplyDone { turn, .. } => {
+                Event::ReplyDone { turn, played, .. } => {
                     replies.remove(turn);
+                    if let Some((id, _)) = saying.take_if(|(id, _)| SAY_TURNS + *id == *turn) {
+                        notify(Notice::SayDone {
+                            id,
+                            played: played.clone(),
+                        });
+                    }
+                }
+                // The user takes over: an announcement being spoken stops.
+                Event::TurnStarted { .. } | Event::Mute(true) | Event::StopAnswer => {
+                    if let Some((id, _)) = &saying {
+                        let turn = SAY_TURNS + id;
+                        if let Some((cancel, _)) = replies.get(&turn) {
+                            cancel.cancel();
+                        }
+                        let _ = out_tx.send(OutMsg::Cancel {
+                            turn,
+                            at: Instant::now(),
+                        });
+                    }
                 }
                 Event::Failed { message, .. } => match errors.record(Instant::now()) {
                     supervise::Verdict::Log { suppressed: 0 } => log::error!("{message}"),
@@ -452,6 +543,9 @@ impl Pipeline {
                 _ => {}
             }
             for command in core.handle(event) {
+                if let Some(n) = Notice::of_command(&command) {
+                    notify(n);
+                }
                 match command {
                     Command::Earcon(cue) => {
                         let samples = earcons.get(cue);
@@ -515,6 +609,15 @@ impl Pipeline {
                     }
                 }
             }
+            start_say(
+                &mut saying,
+                &mut says,
+                &core,
+                &mut replies,
+                &reporter,
+                &tts_tx,
+                &notify,
+            );
             if input_ended && finished(&core, &replies) {
                 break;
             }
@@ -569,6 +672,36 @@ impl FrameSource for Counted {
         }
         read
     }
+}
+
+/// Starts the next announcement when none is being spoken and no turn is under way.
+fn start_say(
+    saying: &mut Option<(u64, String)>,
+    says: &mut VecDeque<(u64, String)>,
+    core: &Conversation,
+    replies: &mut HashMap<u64, (CancellationToken, Confirmation)>,
+    reporter: &life::Reporter,
+    tts: &std_mpsc::Sender<reply::TtsJob>,
+    notify: &impl Fn(Notice),
+) {
+    let free = matches!(core.state(), State::Idle | State::FollowUp | State::Error);
+    if saying.is_some() || !free {
+        return;
+    }
+    let Some((id, text)) = says.pop_front() else {
+        return;
+    };
+    let life = ReplyLife::new(SAY_TURNS + id, reporter.clone());
+    replies.insert(
+        life.turn(),
+        (life.cancel_token().clone(), life.confirmation()),
+    );
+    notify(Notice::Say {
+        id,
+        text: text.clone(),
+    });
+    reply::speak_text(life, &text, tts.clone(), reporter.clone());
+    *saying = Some((id, text));
 }
 
 /// Nothing left to do for file input: no answer under way, not listening.

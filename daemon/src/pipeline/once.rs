@@ -76,6 +76,19 @@ pub async fn speak_once(
     speech: Speech,
     cancel_after_chunks: Option<usize>,
 ) -> Result<Spoken, PipelineError> {
+    let never = tokio_util::sync::CancellationToken::new();
+    speak_once_until(tts, speaker, speech, cancel_after_chunks, never).await
+}
+
+/// [`speak_once`], cut off as a barge-in would cut it when `barge_in` is cancelled (the
+/// API's remote voice sessions).
+pub async fn speak_once_until(
+    tts: Box<dyn Synthesizer>,
+    speaker: Box<dyn Speaker>,
+    speech: Speech,
+    cancel_after_chunks: Option<usize>,
+    barge_in: tokio_util::sync::CancellationToken,
+) -> Result<Spoken, PipelineError> {
     let start = Instant::now();
     let (signal_tx, mut signals) = mpsc::unbounded_channel::<Signal>();
     let reporter: Reporter = {
@@ -151,6 +164,7 @@ pub async fn speak_once(
     let mut written_at_cancel = 0;
     let sounding =
         |log: &Mutex<Vec<ChunkRecord>>| log.lock().unwrap_or_else(|e| e.into_inner()).len();
+    let mut barged_in = false;
     while !done || task.is_some() {
         let cancel_pending = cancel_after_chunks.is_some() && spoken.cancelled_at.is_none();
         tokio::select! {
@@ -190,9 +204,11 @@ pub async fn speak_once(
                 spoken.answered = answered.ok().flatten();
             }
             _ = tokio::time::sleep(POLL), if cancel_pending => {}
+            _ = barge_in.cancelled(), if !barged_in => barged_in = true,
         }
-        if let Some(n) = cancel_after_chunks {
-            if spoken.cancelled_at.is_none() && !done && sounding(&log) >= n {
+        let cut = barged_in || cancel_after_chunks.is_some_and(|n| sounding(&log) >= n);
+        {
+            if cut && spoken.cancelled_at.is_none() && !done {
                 // What the controller does on a barge-in.
                 let at = Instant::now();
                 cancel.cancel();

@@ -125,12 +125,20 @@ pub async fn answer(
                     stage(Stage::LlmFirstToken, Instant::now());
                 }
                 answered.text.push_str(&delta);
+                report(Event::AnswerDelta {
+                    turn,
+                    text: delta.clone(),
+                });
                 for sentence in chunker.push(&delta) {
                     speaking.speak(sentence, false);
                 }
             }
             Some(Err(e)) => {
                 log::warn!("turn {turn}: {e}");
+                report(Event::LlmFailed {
+                    turn,
+                    kind: e.kind(),
+                });
                 answered.error = Some(e);
                 break;
             }

@@ -76,6 +76,16 @@ pub enum Event {
     /// The user asked hearken to stop (the button): cancel the answer or end the turn
     /// being listened to, without starting another.
     StopAnswer,
+    /// A piece of the answer's text as the LLM streamed it (the API shows it).
+    AnswerDelta {
+        turn: u64,
+        text: String,
+    },
+    /// The LLM failed for this answer (`LlmError::kind`); its apology is spoken.
+    LlmFailed {
+        turn: u64,
+        kind: &'static str,
+    },
     /// A listening engine (wake word, VAD, ASR) failed; `turn` is the turn it was
     /// listening for, if any. The daemon plays the error cue and carries on.
     Failed {
@@ -180,11 +190,7 @@ impl Turn {
                 Trigger::Wake(w) => Some(w.clone()),
                 _ => None,
             },
-            trigger: match self.trigger {
-                Trigger::Wake(_) => "wake",
-                Trigger::PushToTalk => "button",
-                Trigger::FollowUp => "follow-up",
-            },
+            trigger: self.trigger.name(),
             transcript: self.transcript.clone(),
             reply,
             interrupted: matches!(outcome, Outcome::Interrupted),
@@ -312,6 +318,8 @@ impl Conversation {
                 playback_end,
             } => self.on_reply_done(turn, played, outcome, playback_end, &mut out),
             Event::Failed { turn, message } => self.on_failed(turn, &message, &mut out),
+            // Only for observers (the API); the state does not depend on them.
+            Event::AnswerDelta { .. } | Event::LlmFailed { .. } => {}
         }
         out
     }

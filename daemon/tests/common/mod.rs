@@ -1,6 +1,7 @@
 //! Shared by the integration tests: where the repo, the models and the binary are.
 #![allow(dead_code)]
 
+pub mod daemon;
 pub mod rig;
 
 use std::path::{Path, PathBuf};
@@ -81,6 +82,19 @@ pub fn daemon_config(
     playback_device: &str,
     llm_extra: &str,
 ) -> PathBuf {
+    daemon_config_at(dir, devices, playback_device, &llm_url(), llm_extra, "")
+}
+
+/// As [`daemon_config`] with the LLM server at `base_url` and `api_extra` in `[api]`
+/// (whose socket is `dir/api.sock`).
+pub fn daemon_config_at(
+    dir: &Path,
+    devices: &hearken::audio::filedev::FileDevices,
+    playback_device: &str,
+    base_url: &str,
+    llm_extra: &str,
+    api_extra: &str,
+) -> PathBuf {
     let config = dir.join("hearken.toml");
     std::fs::write(
         &config,
@@ -90,10 +104,12 @@ pub fn daemon_config(
              capture_pacing = \"realtime\"\n\
              [llm]\nbase_url = \"{}\"\n{llm_extra}\n\
              [pipeline]\nfollow_up_ms = 0\n\
-             [service]\nlog_target = \"stderr\"\nlog_level = \"debug\"\n",
+             [service]\nlog_target = \"stderr\"\nlog_level = \"debug\"\n\
+             [api]\nsocket = \"{}\"\n{api_extra}\n",
             models_dir().display(),
             devices.capture,
-            llm_url(),
+            base_url,
+            dir.join("api.sock").display(),
         ),
     )
     .unwrap();

@@ -1,0 +1,120 @@
+//! `hearken run` as a child process on file-backed ALSA devices, its log collected.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::{daemon_config_at, hearken, llm_url};
+use hearken::audio::filedev::{self, FileDevices};
+
+pub struct Daemon {
+    pub dir: PathBuf,
+    pub child: Child,
+    lines: mpsc::Receiver<String>,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+/// `hearken run` on file-backed devices in `dir` (input `input`, output `dir/out.raw`),
+/// with the local LLM server; `llm_extra` goes into `[llm]`.
+pub fn start(dir: &Path, input: &[i16], playback_device: Option<&str>, llm_extra: &str) -> Daemon {
+    start_at(dir, input, playback_device, &llm_url(), llm_extra, "", &[])
+}
+
+/// As [`start`] with the LLM at `base_url`, `api_extra` in `[api]` and more environment
+/// for the daemon.
+pub fn start_at(
+    dir: &Path,
+    input: &[i16],
+    playback_device: Option<&str>,
+    base_url: &str,
+    llm_extra: &str,
+    api_extra: &str,
+    env: &[(&str, &str)],
+) -> Daemon {
+    let input_raw = dir.join("input.raw");
+    filedev::write_raw(&input_raw, input).unwrap();
+    let devices = FileDevices::create(dir, Some(&input_raw), &dir.join("out.raw")).unwrap();
+    let playback = playback_device.unwrap_or(&devices.playback);
+    let config = daemon_config_at(dir, &devices, playback, base_url, llm_extra, api_extra);
+    let mut child = hearken()
+        .envs(env.iter().copied())
+        .args(["--config", config.to_str().unwrap(), "run"])
+        .env("ALSA_CONFIG_PATH", &devices.alsa_config_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("hearken runs");
+    let (tx, lines) = mpsc::channel();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let stderr = child.stderr.take().unwrap();
+    let keep = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            keep.lock().unwrap().push(line.clone());
+            let _ = tx.send(line);
+        }
+    });
+    Daemon {
+        dir: dir.to_owned(),
+        child,
+        lines,
+        log,
+    }
+}
+
+impl Daemon {
+    /// The API's unix socket (`[api] socket`).
+    pub fn socket(&self) -> PathBuf {
+        self.dir.join("api.sock")
+    }
+
+    pub fn wait_for_line(&self, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        panic!("never logged {needle:?}:\n{}", self.log());
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Sends SIGTERM; returns the exit status and how long the daemon took.
+    pub fn terminate(&mut self) -> (std::process::ExitStatus, Duration) {
+        let asked = Instant::now();
+        // SAFETY: a plain kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        self.wait(asked)
+    }
+
+    pub fn wait(&mut self, since: Instant) -> (std::process::ExitStatus, Duration) {
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                // Let the reader thread take the last lines.
+                std::thread::sleep(Duration::from_millis(100));
+                return (status, since.elapsed());
+            }
+            if since.elapsed() > Duration::from_secs(30) {
+                let _ = self.child.kill();
+                panic!("still running 30 s later:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
