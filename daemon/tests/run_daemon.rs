@@ -1,6 +1,6 @@
 //! `hearken run`, the daemon itself, on file-backed ALSA devices paced like a sound card:
 //! it stops within 2 s of SIGTERM whatever it is doing and whatever state the speaker is
-//! in, closing its devices.
+//! in, closing its devices; a speaker that is gone is logged as a device outage record.
 
 mod common;
 
@@ -61,4 +61,9 @@ fn sigterm_with_the_speaker_gone_stops_within_two_seconds() {
     assert!(status.success(), "{status}\n{log}");
     assert!(took < STOP_BOUND, "took {took:?}\n{log}");
     assert_closed_devices(&log);
+    // The outage is its own journal record (HEARKEN_EVENT=device; on stderr here).
+    assert!(
+        log.contains("playback device `hearken_unplugged_speaker` lost; reopening it"),
+        "{log}"
+    );
 }

@@ -320,11 +320,6 @@ impl Playback {
 }
 
 impl PlaybackControl {
-    /// Where the playback thread stands (reopening a lost device, for one).
-    pub fn state(&self) -> PlaybackState {
-        self.shared.state()
-    }
-
     fn stopped(&self) -> bool {
         self.shared.state() == PlaybackState::Stopped
     }

@@ -142,7 +142,7 @@ pub async fn run_on_devices(
         };
         let playback = notify::Watched {
             name: playback_settings.device.clone(),
-            reopening: || speaker.state() == crate::audio::PlaybackState::Reopening,
+            reopening: || speaker.stats().state == crate::audio::PlaybackState::Reopening,
         };
         let status = notify::serve(handle, words, capture, playback);
         tokio::select! {
