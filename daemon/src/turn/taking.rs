@@ -1,6 +1,6 @@
 //! How the listener takes turns: the detector it asks at each pause, and what it does there.
 
-use super::{SilenceOnly, SmartTurn, TurnConfig, TurnDetector, TurnError, TurnMode};
+use super::{SilenceOnly, TurnConfig, TurnDetector, TurnError};
 use crate::models::ModelStore;
 
 pub struct TurnTaking {
@@ -24,12 +24,8 @@ impl TurnTaking {
 
 /// The turn taking `[turn]` asks for.
 pub fn build(cfg: &TurnConfig, store: &ModelStore) -> Result<TurnTaking, TurnError> {
-    let detector: Box<dyn TurnDetector> = match cfg.mode {
-        TurnMode::Silence => Box::new(SilenceOnly),
-        TurnMode::Smart => Box::new(SmartTurn::new(cfg, store)?),
-    };
     Ok(TurnTaking {
-        detector,
+        detector: super::detector(cfg, store)?,
         pause_ms: cfg.pause_ms,
         speculate: cfg.speculate,
     })
