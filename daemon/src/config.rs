@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{asr, audio, hw, llm, models, pipeline, service, tts, turn, vad, wake};
+use crate::{asr, audio, hw, llm, models, pipeline, service, tts, turn, vad, wake, wyoming};
 
 pub mod checked;
 mod locate;
@@ -31,6 +31,7 @@ pub struct Config {
     pub pipeline: pipeline::PipelineConfig,
     pub service: service::ServiceConfig,
     pub hw: hw::HwConfig,
+    pub wyoming: wyoming::WyomingConfig,
 }
 
 /// A config and what loading it taught us.
@@ -136,6 +137,7 @@ impl Config {
         self.llm.validate()?;
         self.audio.validate()?;
         self.wake.validate()?;
+        self.wyoming.validate()?;
         Ok(())
     }
 

@@ -4,99 +4,17 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::daemon::Daemon;
 use common::rig::{conversation, Part};
-use common::{daemon_config, hearken};
-use hearken::audio::filedev::{self, FileDevices};
 
 /// The daemon stops within this after SIGTERM (the bound; systemd's is larger).
 const STOP_BOUND: Duration = Duration::from_secs(2);
 
-struct Daemon {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
 fn start(dir: &Path, input: &[i16], playback_device: Option<&str>, llm_extra: &str) -> Daemon {
-    let input_raw = dir.join("input.raw");
-    filedev::write_raw(&input_raw, input).unwrap();
-    let devices = FileDevices::create(dir, Some(&input_raw), &dir.join("out.raw")).unwrap();
-    let playback = playback_device.unwrap_or(&devices.playback);
-    let config = daemon_config(dir, &devices, playback, llm_extra);
-    let mut child = hearken()
-        .args(["--config", config.to_str().unwrap(), "run"])
-        .env("ALSA_CONFIG_PATH", &devices.alsa_config_path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("hearken runs");
-    let (tx, lines) = mpsc::channel();
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let stderr = child.stderr.take().unwrap();
-    let keep = log.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            keep.lock().unwrap().push(line.clone());
-            let _ = tx.send(line);
-        }
-    });
-    Daemon { child, lines, log }
-}
-
-impl Daemon {
-    fn wait_for_line(&self, needle: &str) {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return,
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
-        panic!("never logged {needle:?}:\n{}", self.log());
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
-
-    /// Sends SIGTERM; returns the exit status and how long the daemon took.
-    fn terminate(&mut self) -> (std::process::ExitStatus, Duration) {
-        let asked = Instant::now();
-        // SAFETY: a plain kill(2) on our own child's pid.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        self.wait(asked)
-    }
-
-    fn wait(&mut self, since: Instant) -> (std::process::ExitStatus, Duration) {
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                // Let the reader thread take the last lines.
-                std::thread::sleep(Duration::from_millis(100));
-                return (status, since.elapsed());
-            }
-            if since.elapsed() > Duration::from_secs(30) {
-                let _ = self.child.kill();
-                panic!("still running 30 s later:\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    Daemon::start(dir, input, playback_device, llm_extra, "")
 }
 
 fn assert_closed_devices(log: &str) {

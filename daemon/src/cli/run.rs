@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use hearken::hw;
 use hearken::pipeline::{self, Options};
 use hearken::service::{notify, reload};
+use hearken::wyoming;
 
 use super::Ctx;
 
@@ -30,6 +31,10 @@ pub fn run(_args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         pipeline::build_engines(config)
     }
     .inspect_err(|e| notify::failed(e))?;
+    // Home Assistant's side: the ports are bound now, so a taken one stops start-up.
+    runtime
+        .block_on(wyoming::start(config))
+        .inspect_err(|e| notify::failed(e))?;
     let source_rate = engines.tts.sample_rate();
     let options = Options {
         hold_while_busy: false,
