@@ -31,10 +31,6 @@ pub fn run(_args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         pipeline::build_engines(config)
     }
     .inspect_err(|e| notify::failed(e))?;
-    // Home Assistant's side: the ports are bound now, so a taken one stops start-up.
-    runtime
-        .block_on(wyoming::start(config))
-        .inspect_err(|e| notify::failed(e))?;
     let source_rate = engines.tts.sample_rate();
     let options = Options {
         hold_while_busy: false,
@@ -49,7 +45,14 @@ pub fn run(_args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     };
     let (capture, playback) = pipeline::live_devices(&config.audio);
     // The LEDs follow the loop's state and the button drives it (`[hw]`).
-    let pipe = pipeline::Pipeline::new();
+    let mut pipe = pipeline::Pipeline::new();
+    // Home Assistant's side: the ports are bound now, so a taken one stops start-up.
+    let satellite = runtime
+        .block_on(wyoming::start(config, &pipe.handle()))
+        .inspect_err(|e| notify::failed(e))?;
+    if let Some(link) = satellite {
+        pipe.set_remote(link);
+    }
     let board = hw::Hw::start(board_parts, &config.hw, &pipe.handle())?;
     let result = runtime.block_on(pipeline::run_on_devices(
         pipe,

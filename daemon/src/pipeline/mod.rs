@@ -22,6 +22,7 @@ pub mod life;
 pub mod listener;
 pub mod once;
 pub mod output;
+pub mod remote;
 pub mod reply;
 pub mod state;
 pub mod supervise;
@@ -46,6 +47,7 @@ pub use life::{ChunkLog, ChunkRecord, Outcome, ReplyLife};
 pub use listener::{FrameSource, Heard, ListenerCommand, ListenerSettings, RingSource};
 pub use once::{speak_once, MemorySpeaker, Speech, Spoken};
 pub use output::{OutMsg, Speaker};
+pub use remote::{Remote, RemoteSpeech, ANNOUNCEMENT_TURNS};
 pub use state::{Command, Conversation, Event, Stage, State};
 pub use supervise::{Exit, StageProgress};
 pub use timeline::{Timeline, TimelineMs, Trigger, TurnReport};
@@ -132,6 +134,13 @@ enum Control {
     StopAnswer,
     Mute(bool),
     Stop,
+    /// The remote's speech for a turn, or an announcement.
+    Speak(RemoteSpeech),
+    /// The remote will not answer this turn after all.
+    RemoteLost(u64),
+    /// Ring (a timer went off) until the user stops it, or stop ringing.
+    Ring(bool),
+    RingTick,
 }
 
 impl Handle {
@@ -153,6 +162,22 @@ impl Handle {
 
     pub fn stop(&self) {
         let _ = self.control.send(Control::Stop);
+    }
+
+    /// Plays the remote's answer to a turn, or its announcement (see [`Remote`]).
+    pub fn speak_remote(&self, speech: RemoteSpeech) {
+        let _ = self.control.send(Control::Speak(speech));
+    }
+
+    /// The remote that took `turn` is gone: hearken answers it itself.
+    pub fn remote_lost(&self, turn: u64) {
+        let _ = self.control.send(Control::RemoteLost(turn));
+    }
+
+    /// Rings the wake cue over and over until the button, the wake word or a stop (a
+    /// timer that went off), or stops ringing.
+    pub fn ring(&self, on: bool) {
+        let _ = self.control.send(Control::Ring(on));
     }
 
     /// The conversation's state, updated on every change (LEDs, API).
@@ -190,6 +215,7 @@ pub struct Pipeline {
     control_rx: mpsc::UnboundedReceiver<Control>,
     handle: Handle,
     state_tx: watch::Sender<State>,
+    remote: Option<Arc<dyn Remote>>,
 }
 
 impl Default for Pipeline {
@@ -210,11 +236,17 @@ impl Pipeline {
                 progress: Arc::default(),
             },
             state_tx,
+            remote: None,
         }
     }
 
     pub fn handle(&self) -> Handle {
         self.handle.clone()
+    }
+
+    /// Lets `remote` answer the turns it takes (Home Assistant as a Wyoming satellite).
+    pub fn set_remote(&mut self, remote: Arc<dyn Remote>) {
+        self.remote = Some(remote);
     }
 
     /// Runs the conversation loop until [`Handle::stop`], a fatal error (capture failed or
@@ -256,6 +288,7 @@ impl Pipeline {
             let source = Box::new(Counted {
                 source: devices.source,
                 progress: progress.clone(),
+                remote: self.remote.clone(),
             });
             threads.push(spawn("listener", exits(&signal_tx), move || {
                 l.run(source, listen_rx)
@@ -297,6 +330,8 @@ impl Pipeline {
         let mut summary = Summary::default();
         let mut input_ended = false;
         let mut result = Ok(());
+        let remote = self.remote.clone();
+        let mut remote_side = RemoteSide::default();
 
         loop {
             let event = tokio::select! {
@@ -334,15 +369,62 @@ impl Pipeline {
                         let _ = listen_tx.send(ListenerCommand::PushToTalk { at });
                         continue;
                     }
-                    Some(Control::StopAnswer) => Event::StopAnswer,
-                    Some(Control::Mute(m)) => Event::Mute(m),
+                    Some(Control::StopAnswer) => {
+                        remote_side.ring(false);
+                        Event::StopAnswer
+                    }
+                    Some(Control::Mute(m)) => {
+                        remote_side.ring(false);
+                        Event::Mute(m)
+                    }
                     Some(Control::Stop) | None => break,
+                    Some(Control::Speak(speech)) => {
+                        remote_side.speak(speech, core.current_turn(), &mut |life_turn| {
+                            let life = ReplyLife::new(life_turn, reporter.clone());
+                            replies.insert(life_turn, life.cancel_token().clone());
+                            life
+                        }, &out_tx, output_rate);
+                        continue;
+                    }
+                    Some(Control::RemoteLost(turn)) => {
+                        if let Some((life, messages)) = remote_side.waiting.remove(&turn) {
+                            log::warn!("turn {turn}: Home Assistant did not answer; answering locally");
+                            reply::spawn_answer(life, messages, engines.llm.clone(), tts_tx.clone(), reporter.clone());
+                        }
+                        continue;
+                    }
+                    Some(Control::Ring(on)) => {
+                        if on && !remote_side.ringing() {
+                            remote_side.start_ringing(self.handle.control.clone());
+                        } else if !on {
+                            remote_side.ring(false);
+                        }
+                        continue;
+                    }
+                    Some(Control::RingTick) => {
+                        if remote_side.ringing() {
+                            let samples = earcons.get(Cue::Wake);
+                            if !samples.is_empty() {
+                                let _ = out_tx.send(OutMsg::Earcon(samples.to_vec()));
+                            }
+                        }
+                        continue;
+                    }
                 },
             };
             progress.controller.tick();
             match &event {
+                Event::TurnStarted { turn, trigger, .. } => {
+                    remote_side.ring(false);
+                    if let Some(remote) = &remote {
+                        remote.take_turn(*turn, trigger);
+                    }
+                }
                 Event::ReplyDone { turn, .. } => {
                     replies.remove(turn);
+                    if let Some(remote) = &remote {
+                        remote.played(*turn);
+                    }
                 }
                 Event::Failed { message, .. } => match errors.record(Instant::now()) {
                     supervise::Verdict::Log { suppressed: 0 } => log::error!("{message}"),
@@ -373,6 +455,16 @@ impl Pipeline {
                     Command::StartReply { turn, messages } => {
                         let life = ReplyLife::new(turn, reporter.clone());
                         replies.insert(turn, life.cancel_token().clone());
+                        if remote.as_ref().is_some_and(|r| r.answers(turn)) {
+                            remote_side.answer(
+                                life,
+                                messages,
+                                &self.handle.control,
+                                &out_tx,
+                                output_rate,
+                            );
+                            continue;
+                        }
                         reply::spawn_answer(
                             life,
                             messages,
@@ -385,6 +477,8 @@ impl Pipeline {
                         if let Some(cancel) = replies.get(&turn) {
                             cancel.cancel();
                         }
+                        // An answer still waiting for the remote ends here (its life reports).
+                        remote_side.waiting.remove(&turn);
                         let at = Instant::now();
                         let _ = out_tx.send(OutMsg::Cancel { turn, at });
                     }
@@ -395,6 +489,16 @@ impl Pipeline {
                         let _ = listen_tx.send(ListenerCommand::Mute(m));
                     }
                     Command::Report(report) => {
+                        remote_side.turn_over(
+                            report.turn,
+                            &mut |life_turn| {
+                                let life = ReplyLife::new(life_turn, reporter.clone());
+                                replies.insert(life_turn, life.cancel_token().clone());
+                                life
+                            },
+                            &out_tx,
+                            output_rate,
+                        );
                         report.log();
                         on_turn(&report);
                         summary.turns.push(*report);
@@ -446,9 +550,11 @@ impl Pipeline {
 }
 
 /// The capture source, counting the frames the listener takes (its watchdog progress).
+/// Also where a [`Remote`] hears the microphone.
 struct Counted {
     source: Box<dyn FrameSource>,
     progress: Arc<StageProgress>,
+    remote: Option<Arc<dyn Remote>>,
 }
 
 impl FrameSource for Counted {
@@ -456,6 +562,9 @@ impl FrameSource for Counted {
         let read = self.source.read_frame(frame);
         if matches!(read, Ok(listener::Read::Frame(_))) {
             self.progress.listener.tick();
+            if let Some(remote) = &self.remote {
+                remote.hear(frame);
+            }
         }
         read
     }
@@ -469,6 +578,144 @@ fn finished(core: &Conversation, replies: &HashMap<u64, CancellationToken>) -> b
             core.state(),
             State::Idle | State::FollowUp | State::Error | State::Muted
         )
+}
+
+/// The controller's side of a [`Remote`]: answers waiting for its speech, speech that came
+/// before its turn's answer started, and the ringing of a timer.
+#[derive(Default)]
+struct RemoteSide {
+    waiting: HashMap<u64, (ReplyLife, Vec<crate::llm::ChatMessage>)>,
+    early: HashMap<u64, RemoteSpeech>,
+    ring: Option<CancellationToken>,
+}
+
+impl RemoteSide {
+    /// The turn's answer is the remote's: play its speech if it came already, else wait
+    /// for it (and answer locally if it does not come in time).
+    fn answer(
+        &mut self,
+        life: ReplyLife,
+        messages: Vec<crate::llm::ChatMessage>,
+        control: &mpsc::UnboundedSender<Control>,
+        out: &std_mpsc::Sender<OutMsg>,
+        output_rate: u32,
+    ) {
+        let turn = life.turn();
+        if let Some(speech) = self.early.remove(&turn) {
+            play(life, speech, out, output_rate);
+            return;
+        }
+        self.waiting.insert(turn, (life, messages));
+        let control = control.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(remote::REMOTE_ANSWER_TIMEOUT).await;
+            let _ = control.send(Control::RemoteLost(turn));
+        });
+    }
+
+    fn speak(
+        &mut self,
+        speech: RemoteSpeech,
+        current: Option<u64>,
+        new_life: &mut dyn FnMut(u64) -> ReplyLife,
+        out: &std_mpsc::Sender<OutMsg>,
+        output_rate: u32,
+    ) {
+        let turn = speech.turn;
+        if let Some((life, _)) = self.waiting.remove(&turn) {
+            play(life, speech, out, output_rate);
+        } else if turn < ANNOUNCEMENT_TURNS && current == Some(turn) {
+            // Heard by the remote before the local endpoint: played when the answer starts.
+            self.early.insert(turn, speech);
+        } else {
+            play(new_life(turn), speech, out, output_rate);
+        }
+    }
+
+    /// A turn ended: speech the remote sent for it that no answer took (hearken heard
+    /// nothing, the remote did) still plays.
+    fn turn_over(
+        &mut self,
+        turn: u64,
+        new_life: &mut dyn FnMut(u64) -> ReplyLife,
+        out: &std_mpsc::Sender<OutMsg>,
+        output_rate: u32,
+    ) {
+        if let Some(speech) = self.early.remove(&turn) {
+            play(new_life(turn), speech, out, output_rate);
+        }
+    }
+
+    fn ringing(&self) -> bool {
+        self.ring.is_some()
+    }
+
+    fn start_ringing(&mut self, control: mpsc::UnboundedSender<Control>) {
+        let stop = CancellationToken::new();
+        self.ring = Some(stop.clone());
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(RING_EVERY);
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = every.tick() => {
+                        if control.send(Control::RingTick).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /// `ring(false)` stops ringing (the only call with an effect).
+    fn ring(&mut self, on: bool) {
+        if !on {
+            if let Some(stop) = self.ring.take() {
+                log::info!("timer ringing stopped");
+                stop.cancel();
+            }
+        }
+    }
+}
+
+/// How often a timer that went off rings.
+const RING_EVERY: Duration = Duration::from_millis(1500);
+
+/// Plays remote speech as `life`'s answer (one chunk), at the output's rate.
+fn play(life: ReplyLife, speech: RemoteSpeech, out: &std_mpsc::Sender<OutMsg>, output_rate: u32) {
+    let samples = if speech.rate == output_rate || speech.samples.is_empty() {
+        speech.samples
+    } else {
+        let input: Vec<f32> = speech
+            .samples
+            .iter()
+            .map(|&s| crate::audio::wav::i16_to_f32(s))
+            .collect();
+        match crate::audio::resample::resample(&input, speech.rate, output_rate) {
+            Ok(resampled) => resampled
+                .into_iter()
+                .map(crate::audio::wav::f32_to_i16)
+                .collect(),
+            Err(e) => {
+                life.fail(format!(
+                    "cannot play the remote's {} Hz audio: {e}",
+                    speech.rate
+                ));
+                Vec::new()
+            }
+        }
+    };
+    let turn = life.turn();
+    let _ = out.send(OutMsg::Chunk {
+        life: life.clone(),
+        text: speech.text,
+    });
+    let _ = out.send(OutMsg::Pcm { turn, samples });
+    let _ = out.send(OutMsg::End {
+        life,
+        fallback: false,
+    });
 }
 
 pub(crate) fn spawn(

@@ -16,11 +16,17 @@ pub use config::{Service, WyomingConfig};
 pub use event::Event;
 
 use crate::config::Config;
+use crate::pipeline::Handle;
 
 /// Starts what `[wyoming]` asks for on the current tokio runtime: binds the ports now (so
-/// a taken port fails start-up with the key's name) and serves in the background.
-pub async fn start(config: &Config) -> anyhow::Result<()> {
+/// a taken port fails start-up with the key's name) and serves in the background. Returns
+/// the satellite's link for [`crate::pipeline::Pipeline::set_remote`] when it is enabled.
+pub async fn start(
+    config: &Config,
+    handle: &Handle,
+) -> anyhow::Result<Option<Arc<satellite::Link>>> {
     let wyoming = &config.wyoming;
+    let mut link = None;
     if wyoming.enabled {
         let listener = server::bind(&wyoming.listen, "wyoming.listen").await?;
         log::info!(
@@ -34,8 +40,10 @@ pub async fn start(config: &Config) -> anyhow::Result<()> {
                  by host and port"
             );
         }
-        let role = Arc::new(satellite::SatelliteRole::new(config));
+        let satellite = Arc::new(satellite::Link::new(handle.clone()));
+        let role = Arc::new(satellite::SatelliteRole::new(config, satellite.clone()));
         tokio::spawn(server::serve(listener, role, Limits::default()));
+        link = Some(satellite);
     }
     if !wyoming.services.is_empty() {
         let listener = server::bind(&wyoming.services_listen, "wyoming.services_listen").await?;
@@ -53,5 +61,5 @@ pub async fn start(config: &Config) -> anyhow::Result<()> {
             Limits::default(),
         ));
     }
-    Ok(())
+    Ok(link)
 }

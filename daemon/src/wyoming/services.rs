@@ -185,7 +185,7 @@ fn report(out: &Outbox, text: String) {
     let _ = out.send(Event::Error(ErrorEvent { text, code: None }));
 }
 
-fn check_format(format: AudioFormat) -> Result<(), String> {
+pub(super) fn check_format(format: AudioFormat) -> Result<(), String> {
     if format.width != 2 || format.rate == 0 {
         return Err(format!(
             "audio of {} Hz, {} bytes a sample: only 16-bit PCM is taken",
