@@ -5,7 +5,8 @@
 //!    16 kHz `audio-chunk`s; HA's 22050 Hz speech lands in the playback file sample for
 //!    sample, `played` comes back and the turn's reply is HA's text, not the LLM's; an
 //!    announcement on the same connection plays and reports `played` too.
-//! 2. HA goes away in the middle of the next turn: the local pipeline answers that turn.
+//! 2. A timer HA says went off rings until the next wake word; then HA goes away in the
+//!    middle of that turn: the local pipeline answers it.
 //! 3. HA pauses the satellite: the third wake word sends it nothing.
 
 mod common;
@@ -96,6 +97,18 @@ fn home_assistant_answers_turns_and_hearken_answers_when_it_is_gone() {
         "{vanished}"
     );
     daemon.wait_for_log("Home Assistant disconnected; hearken answers on its own");
+    daemon.wait_for_log("timer tea finished; ringing");
+    let log = daemon.log();
+    let rang = log.matches("ringing: a timer went off").count();
+    let stopped = log
+        .find("timer ringing stopped")
+        .expect("the wake word stops the ring");
+    assert!(rang >= 3, "rang {rang} times:\n{log}");
+    assert!(
+        log.find("turn 2 goes to Home Assistant")
+            .is_some_and(|at| at > stopped),
+        "the ring stopped at the wake word:\n{log}"
+    );
     let second = daemon.wait_for_turn(Duration::from_secs(60), |t| t["turn"] == 2);
     let reply = second["reply"].as_str().unwrap();
     assert!(!reply.is_empty() && reply != HA_REPLY, "{second}");

@@ -370,11 +370,11 @@ impl Pipeline {
                         continue;
                     }
                     Some(Control::StopAnswer) => {
-                        remote_side.ring(false);
+                        remote_side.stop_ringing();
                         Event::StopAnswer
                     }
                     Some(Control::Mute(m)) => {
-                        remote_side.ring(false);
+                        remote_side.stop_ringing();
                         Event::Mute(m)
                     }
                     Some(Control::Stop) | None => break,
@@ -397,12 +397,13 @@ impl Pipeline {
                         if on && !remote_side.ringing() {
                             remote_side.start_ringing(self.handle.control.clone());
                         } else if !on {
-                            remote_side.ring(false);
+                            remote_side.stop_ringing();
                         }
                         continue;
                     }
                     Some(Control::RingTick) => {
                         if remote_side.ringing() {
+                            log::debug!("ringing: a timer went off");
                             let samples = earcons.get(Cue::Wake);
                             if !samples.is_empty() {
                                 let _ = out_tx.send(OutMsg::Earcon(samples.to_vec()));
@@ -415,7 +416,7 @@ impl Pipeline {
             progress.controller.tick();
             match &event {
                 Event::TurnStarted { turn, trigger, .. } => {
-                    remote_side.ring(false);
+                    remote_side.stop_ringing();
                     if let Some(remote) = &remote {
                         remote.take_turn(*turn, trigger);
                     }
@@ -668,13 +669,10 @@ impl RemoteSide {
         });
     }
 
-    /// `ring(false)` stops ringing (the only call with an effect).
-    fn ring(&mut self, on: bool) {
-        if !on {
-            if let Some(stop) = self.ring.take() {
-                log::info!("timer ringing stopped");
-                stop.cancel();
-            }
+    fn stop_ringing(&mut self) {
+        if let Some(stop) = self.ring.take() {
+            log::info!("timer ringing stopped");
+            stop.cancel();
         }
     }
 }
