@@ -8,6 +8,7 @@
 //! 2. A timer HA says went off rings until the next wake word; then HA goes away in the
 //!    middle of that turn: the local pipeline answers it.
 //! 3. HA pauses the satellite: the third wake word sends it nothing.
+//! 4. HA starts a turn itself (`supports_trigger`) and answers it.
 
 mod common;
 
@@ -45,7 +46,7 @@ fn home_assistant_answers_turns_and_hearken_answers_when_it_is_gone() {
         Part::Say("alexa_sum"),
         Part::Silence(14.0),
         Part::Say("alexa_colour"),
-        Part::Silence(20.0),
+        Part::Silence(40.0),
     ]);
     let daemon = Daemon::start(
         dir.path(),
@@ -123,4 +124,23 @@ fn home_assistant_answers_turns_and_hearken_answers_when_it_is_gone() {
         "a turn while paused: {:?}",
         daemon.turns()
     );
+
+    // 4. A remote start: a turn like the button's (no detection), answered by HA.
+    let triggered = wyoming_peer("trigger", &address, &[]);
+    assert_eq!(
+        triggered["detection"],
+        serde_json::Value::Null,
+        "{triggered}"
+    );
+    assert_eq!(
+        triggered["run_pipeline"]["start_stage"], "asr",
+        "{triggered}"
+    );
+    assert_eq!(
+        triggered["formats"],
+        serde_json::json!([[16000, 2, 1]]),
+        "{triggered}"
+    );
+    played_at(&tone(550.0)[..20_000]);
+    daemon.wait_for_log("Home Assistant starts a turn");
 }

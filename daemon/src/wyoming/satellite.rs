@@ -297,6 +297,11 @@ impl SatelliteSession {
                     link.handle.mute(true);
                 }
             }
+            // A remote start (`supports_trigger`): a turn as the button starts one.
+            Event::RunPipeline(_) => {
+                log::info!("wyoming: Home Assistant starts a turn");
+                link.handle.push_to_talk();
+            }
             Event::Transcript(t) => {
                 link.streaming.store(false, Ordering::SeqCst);
                 log::info!(
