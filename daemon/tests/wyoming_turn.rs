@@ -6,7 +6,7 @@
 //!    sample, `played` comes back and the turn's reply is HA's text, not the LLM's; an
 //!    announcement on the same connection plays and reports `played` too.
 //! 2. A timer HA says went off rings until the next wake word; then HA goes away in the
-//!    middle of that turn: the local pipeline answers it.
+//!    middle of that turn, while hearken's answer waits for it: the local LLM answers.
 //! 3. HA pauses the satellite: the third wake word sends it nothing.
 //! 4. HA starts a turn itself (`supports_trigger`) and answers it.
 
@@ -98,6 +98,7 @@ fn home_assistant_answers_turns_and_hearken_answers_when_it_is_gone() {
         "{vanished}"
     );
     daemon.wait_for_log("Home Assistant disconnected; hearken answers on its own");
+    daemon.wait_for_log("turn 2: Home Assistant did not answer; answering locally");
     daemon.wait_for_log("timer tea finished; ringing");
     let log = daemon.log();
     let rang = log.matches("ringing: a timer went off").count();
