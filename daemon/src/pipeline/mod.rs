@@ -366,6 +366,11 @@ impl Pipeline {
                 },
                 control = self.control_rx.recv() => match control {
                     Some(Control::PushToTalk(at)) => {
+                        // The press that silences a ringing timer starts nothing else.
+                        if remote_side.ringing() {
+                            remote_side.stop_ringing();
+                            continue;
+                        }
                         let _ = listen_tx.send(ListenerCommand::PushToTalk { at });
                         continue;
                     }

@@ -40,9 +40,7 @@ pub async fn start(
                  by host and port"
             );
         }
-        let satellite = Arc::new(satellite::Link::new(handle.clone()));
-        let role = Arc::new(satellite::SatelliteRole::new(config, satellite.clone()));
-        tokio::spawn(server::serve(listener, role, Limits::default()));
+        let satellite = serve_satellite(listener, config, handle);
         link = Some(satellite);
     }
     if !wyoming.services.is_empty() {
@@ -62,4 +60,17 @@ pub async fn start(
         ));
     }
     Ok(link)
+}
+
+/// Serves the satellite on `listener` (on the current tokio runtime) for the pipeline
+/// `handle` controls; the link to give it with `set_remote`.
+pub fn serve_satellite(
+    listener: tokio::net::TcpListener,
+    config: &Config,
+    handle: &Handle,
+) -> Arc<satellite::Link> {
+    let link = Arc::new(satellite::Link::new(handle.clone()));
+    let role = Arc::new(satellite::SatelliteRole::new(config, link.clone()));
+    tokio::spawn(server::serve(listener, role, Limits::default()));
+    link
 }
