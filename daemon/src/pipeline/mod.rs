@@ -384,17 +384,18 @@ impl Pipeline {
                     }
                     Some(Control::Stop) | None => break,
                     Some(Control::Speak(speech)) => {
-                        remote_side.speak(speech, core.current_turn(), &mut |life_turn| {
-                            let life = ReplyLife::new(life_turn, reporter.clone());
-                            replies.insert(life_turn, life.cancel_token().clone());
-                            life
-                        }, &out_tx, output_rate);
+                        let current = core.current_turn();
+                        let mut new_life = |turn| own_life(turn, &reporter, &mut replies);
+                        remote_side.speak(speech, current, &mut new_life, &out_tx, output_rate);
                         continue;
                     }
                     Some(Control::RemoteLost(turn)) => {
                         if let Some((life, messages)) = remote_side.waiting.remove(&turn) {
-                            log::warn!("turn {turn}: Home Assistant did not answer; answering locally");
-                            reply::spawn_answer(life, messages, engines.llm.clone(), tts_tx.clone(), reporter.clone());
+                            log::warn!(
+                                "turn {turn}: Home Assistant did not answer; answering locally"
+                            );
+                            let (llm, tts, r) = (engines.llm.clone(), tts_tx.clone(), reporter.clone());
+                            reply::spawn_answer(life, messages, llm, tts, r);
                         }
                         continue;
                     }
@@ -495,16 +496,8 @@ impl Pipeline {
                         let _ = listen_tx.send(ListenerCommand::Mute(m));
                     }
                     Command::Report(report) => {
-                        remote_side.turn_over(
-                            report.turn,
-                            &mut |life_turn| {
-                                let life = ReplyLife::new(life_turn, reporter.clone());
-                                replies.insert(life_turn, life.cancel_token().clone());
-                                life
-                            },
-                            &out_tx,
-                            output_rate,
-                        );
+                        let mut new_life = |turn| own_life(turn, &reporter, &mut replies);
+                        remote_side.turn_over(report.turn, &mut new_life, &out_tx, output_rate);
                         report.log();
                         on_turn(&report);
                         summary.turns.push(*report);
@@ -680,6 +673,18 @@ impl RemoteSide {
             stop.cancel();
         }
     }
+}
+
+/// A life for remote speech no answer of the conversation is waiting for (an
+/// announcement, or the remote's answer to a turn that ended without one).
+fn own_life(
+    turn: u64,
+    reporter: &life::Reporter,
+    replies: &mut HashMap<u64, CancellationToken>,
+) -> ReplyLife {
+    let life = ReplyLife::new(turn, reporter.clone());
+    replies.insert(turn, life.cancel_token().clone());
+    life
 }
 
 /// How often a timer that went off rings.
