@@ -390,3 +390,91 @@ impl Drop for SatelliteSession {
         self.link.disconnect(self.id);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::Pipeline;
+    use tokio::sync::mpsc;
+
+    fn linked() -> (Arc<Link>, SatelliteSession, mpsc::UnboundedReceiver<Event>) {
+        let link = Arc::new(Link::new(Pipeline::new().handle()));
+        let (out, rx) = mpsc::unbounded_channel();
+        let id = link.connect("127.0.0.1:1".parse().unwrap(), out);
+        let session = SatelliteSession {
+            link: link.clone(),
+            id,
+            incoming: None,
+            text: String::new(),
+        };
+        (link, session, rx)
+    }
+
+    fn drain(rx: &mut mpsc::UnboundedReceiver<Event>) -> Vec<Event> {
+        std::iter::from_fn(|| rx.try_recv().ok()).collect()
+    }
+
+    #[test]
+    fn without_home_assistant_the_turn_stays_local() {
+        let link = Link::new(Pipeline::new().handle());
+        assert!(!link.take_turn(1, &Trigger::Wake("alexa".into())));
+        assert!(!link.answers(1));
+    }
+
+    #[test]
+    fn a_turn_is_announced_and_streamed_until_the_transcript() {
+        let (link, mut session, mut rx) = linked();
+        assert!(link.take_turn(3, &Trigger::Wake("hey_jarvis_v0.1".into())));
+        assert!(link.answers(3));
+        link.hear(&[1, -1]);
+        let sent = drain(&mut rx);
+        assert!(matches!(&sent[0], Event::Detection(d) if d.name.as_deref() == Some("hey_jarvis")));
+        let Event::RunPipeline(run) = &sent[1] else {
+            panic!("{sent:?}")
+        };
+        assert_eq!(
+            (run.start_stage, run.end_stage),
+            (PipelineStage::Asr, PipelineStage::Tts)
+        );
+        let Event::AudioChunk(chunk) = &sent[2] else {
+            panic!("{sent:?}")
+        };
+        assert_eq!(chunk.format, AudioFormat::mono16(16_000));
+        assert_eq!(pcm_samples(&chunk.audio), vec![1, -1]);
+        session
+            .take(Event::Transcript(super::super::event::Text {
+                text: Some("hi".into()),
+            }))
+            .unwrap();
+        link.hear(&[5, 5]);
+        assert!(drain(&mut rx).is_empty(), "streamed after the transcript");
+        // The button's turn has no detection.
+        assert!(link.take_turn(4, &Trigger::PushToTalk));
+        assert!(matches!(drain(&mut rx)[0], Event::RunPipeline(_)));
+    }
+
+    #[test]
+    fn home_assistant_leaving_gives_the_turn_back() {
+        let (link, session, _rx) = linked();
+        assert!(link.take_turn(7, &Trigger::PushToTalk));
+        drop(session);
+        assert!(!link.answers(7));
+        assert!(!link.take_turn(8, &Trigger::PushToTalk));
+    }
+
+    #[test]
+    fn speech_that_is_not_16_bit_closes_the_connection() {
+        let (_link, mut session, _rx) = linked();
+        let err = session
+            .take(Event::AudioStart(super::super::event::AudioStart {
+                format: AudioFormat {
+                    rate: 22050,
+                    width: 4,
+                    channels: 1,
+                },
+                timestamp: None,
+            }))
+            .unwrap_err();
+        assert!(err.contains("only 16-bit PCM"), "{err}");
+    }
+}
