@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{api, asr, audio, hw, llm, models, pipeline, service, tts, turn, vad, wake};
+use crate::{api, asr, audio, hw, llm, models, pipeline, service, tts, turn, vad, wake, wyoming};
 
 pub mod checked;
 mod locate;
@@ -32,6 +32,7 @@ pub struct Config {
     pub service: service::ServiceConfig,
     pub hw: hw::HwConfig,
     pub api: api::ApiConfig,
+    pub wyoming: wyoming::WyomingConfig,
 }
 
 /// A config and what loading it taught us.
@@ -138,6 +139,7 @@ impl Config {
         self.audio.validate()?;
         self.wake.validate()?;
         self.api.validate()?;
+        self.wyoming.validate()?;
         Ok(())
     }
 

@@ -16,3 +16,4 @@ pub mod tts;
 pub mod turn;
 pub mod vad;
 pub mod wake;
+pub mod wyoming;

@@ -10,6 +10,7 @@ mod model;
 mod offline;
 mod online;
 pub mod text;
+pub mod transcript;
 
 pub use config::{AsrConfig, EndpointMode, EndpointPreset, EndpointRules, Provider};
 pub use model::ModelFiles;

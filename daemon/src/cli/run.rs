@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use hearken::pipeline::{self, Options};
 use hearken::service::{notify, reload};
-use hearken::{api, hw};
+use hearken::{api, hw, wyoming};
 
 use super::Ctx;
 
@@ -15,7 +15,7 @@ pub struct Args {}
 pub fn run(_args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let config = &ctx.config;
     let runtime = tokio::runtime::Runtime::new()?;
-    let pipe = pipeline::Pipeline::new();
+    let mut pipe = pipeline::Pipeline::new();
     // SIGHUP re-reads the config; handled from now on, so one sent while the models load
     // does not end the process (what it changes in the loop applies as the loop starts).
     {
@@ -28,7 +28,6 @@ pub fn run(_args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let board_parts = hw::open(&config.hw).inspect_err(|e| notify::failed(e))?;
     // The API next: a TCP listener without a token stops start-up before the models load,
     // and `hearken status` can tell that they are loading.
-    let pipe = pipeline::Pipeline::new();
     let api = runtime
         .block_on(api::start(config, pipe.handle()))
         .inspect_err(|e| notify::failed(e))?;
@@ -52,6 +51,13 @@ pub fn run(_args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     };
     let (capture, playback) = pipeline::live_devices(&config.audio);
     // The LEDs follow the loop's state and the button drives it (`[hw]`).
+    // Home Assistant's side: the ports are bound now, so a taken one stops start-up.
+    let satellite = runtime
+        .block_on(wyoming::start(config, &pipe.handle()))
+        .inspect_err(|e| notify::failed(e))?;
+    if let Some(link) = satellite {
+        pipe.set_remote(link);
+    }
     let board = hw::Hw::start(board_parts, &config.hw, &pipe.handle())?;
     let result = runtime.block_on(pipeline::run_on_devices(
         pipe,

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
-use hearken::asr::{self, AsrEvent, ModelFiles, Recognizer};
+use hearken::asr::transcript::{self, Final, Partial};
+use hearken::asr::{self, ModelFiles, Recognizer};
 use hearken::audio::{wav, SAMPLE_RATE};
 use hearken::models::ModelStore;
 use serde::Serialize;
@@ -34,21 +35,6 @@ pub struct Args {
 }
 
 #[derive(Serialize)]
-struct Partial {
-    t_ms: u64,
-    text: String,
-}
-
-/// An utterance end: where in the audio it came, and how long the call that produced it took
-/// (the compute part of the time from end of speech to final text).
-#[derive(Serialize)]
-struct Final {
-    t_ms: u64,
-    text: String,
-    lag_ms: f64,
-}
-
-#[derive(Serialize)]
 struct Transcript {
     file: String,
     text: String,
@@ -57,9 +43,6 @@ struct Transcript {
     audio_s: f64,
     decode_s: f64,
 }
-
-/// The pipeline's frame: 80 ms at 16 kHz.
-const FRAME: usize = 1280;
 
 enum Engine {
     Live(Box<dyn Recognizer>),
@@ -97,7 +80,10 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
                 }];
                 (text, Vec::new(), finals)
             }
-            Engine::Live(r) => transcribe(r.as_mut(), &samples)?,
+            Engine::Live(r) => {
+                let t = transcript::transcribe(r.as_mut(), &samples)?;
+                (t.text, t.partials, t.finals)
+            }
         };
         let out = Transcript {
             file: file.display().to_string(),
@@ -114,48 +100,4 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-type Outcome = (String, Vec<Partial>, Vec<Final>);
-
-fn transcribe(r: &mut dyn Recognizer, samples: &[f32]) -> anyhow::Result<Outcome> {
-    r.begin();
-    let mut finals = Vec::new();
-    let mut partials = Vec::new();
-    let mut fed = 0u64;
-    let ms = |fed: u64| fed * 1000 / SAMPLE_RATE as u64;
-    for frame in samples.chunks(FRAME) {
-        fed += frame.len() as u64;
-        let t = Instant::now();
-        let events = r.feed(frame)?;
-        let lag_ms = t.elapsed().as_secs_f64() * 1e3;
-        for event in events {
-            match event {
-                AsrEvent::Partial(text) => partials.push(Partial {
-                    t_ms: ms(fed),
-                    text,
-                }),
-                AsrEvent::Final(text) => finals.push(Final {
-                    t_ms: ms(fed),
-                    text,
-                    lag_ms,
-                }),
-            }
-        }
-    }
-    let t = Instant::now();
-    let text = r.finish()?;
-    let lag_ms = t.elapsed().as_secs_f64() * 1e3;
-    finals.push(Final {
-        t_ms: ms(fed),
-        text,
-        lag_ms,
-    });
-    finals.retain(|f| !f.text.is_empty());
-    let text = finals
-        .iter()
-        .map(|f| f.text.as_str())
-        .collect::<Vec<_>>()
-        .join(" ");
-    Ok((text, partials, finals))
 }

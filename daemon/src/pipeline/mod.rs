@@ -23,6 +23,7 @@ pub mod listener;
 pub mod notice;
 pub mod once;
 pub mod output;
+pub mod remote;
 pub mod reply;
 pub mod state;
 pub mod supervise;
@@ -49,6 +50,7 @@ pub use listener::{FrameSource, Heard, ListenerCommand, ListenerSettings, Retune
 pub use notice::Notice;
 pub use once::{speak_once, speak_once_until, MemorySpeaker, Speech, Spoken};
 pub use output::{OutMsg, Speaker};
+pub use remote::{Remote, RemoteSpeech, ANNOUNCEMENT_TURNS};
 pub use state::{Command, Conversation, Event, Stage, State};
 pub use supervise::{Exit, StageProgress};
 pub use timeline::{Timeline, TimelineMs, Trigger, TurnReport};
@@ -194,6 +196,13 @@ enum Control {
         interrupt: bool,
     },
     Stop,
+    /// The remote's speech for a turn, or an announcement.
+    Speak(RemoteSpeech),
+    /// The remote will not answer this turn after all.
+    RemoteLost(u64),
+    /// Ring (a timer went off) until the user stops it, or stop ringing.
+    Ring(bool),
+    RingTick,
 }
 
 /// Announcements are spoken as answers of their own, numbered apart from the listener's
@@ -258,6 +267,22 @@ impl Handle {
         *self.devices.lock().unwrap_or_else(|e| e.into_inner()) = Some(devices);
     }
 
+    /// Plays the remote's answer to a turn, or its announcement (see [`Remote`]).
+    pub fn speak_remote(&self, speech: RemoteSpeech) {
+        let _ = self.control.send(Control::Speak(speech));
+    }
+
+    /// The remote that took `turn` is gone: hearken answers it itself.
+    pub fn remote_lost(&self, turn: u64) {
+        let _ = self.control.send(Control::RemoteLost(turn));
+    }
+
+    /// Rings the wake cue over and over until the button, the wake word or a stop (a
+    /// timer that went off), or stops ringing.
+    pub fn ring(&self, on: bool) {
+        let _ = self.control.send(Control::Ring(on));
+    }
+
     /// The conversation's state, updated on every change (LEDs, API).
     pub fn state(&self) -> watch::Receiver<State> {
         self.state.clone()
@@ -300,6 +325,7 @@ pub struct Pipeline {
     handle: Handle,
     state_tx: watch::Sender<State>,
     llm_tx: Arc<watch::Sender<Option<String>>>,
+    remote: Option<Arc<dyn Remote>>,
 }
 
 impl Default for Pipeline {
@@ -326,11 +352,17 @@ impl Pipeline {
             },
             state_tx,
             llm_tx: Arc::new(llm_tx),
+            remote: None,
         }
     }
 
     pub fn handle(&self) -> Handle {
         self.handle.clone()
+    }
+
+    /// Lets `remote` answer the turns it takes (Home Assistant as a Wyoming satellite).
+    pub fn set_remote(&mut self, remote: Arc<dyn Remote>) {
+        self.remote = Some(remote);
     }
 
     /// Runs the conversation loop until [`Handle::stop`], a fatal error (capture failed or
@@ -376,6 +408,7 @@ impl Pipeline {
             let source = Box::new(Counted {
                 source: devices.source,
                 progress: progress.clone(),
+                remote: self.remote.clone(),
             });
             threads.push(spawn("listener", exits(&signal_tx), move || {
                 l.run(source, listen_rx)
@@ -424,6 +457,8 @@ impl Pipeline {
         };
         let mut says: VecDeque<(u64, String)> = VecDeque::new();
         let mut saying: Option<(u64, String)> = None;
+        let remote = self.remote.clone();
+        let mut remote_side = RemoteSide::default();
 
         loop {
             let event = tokio::select! {
@@ -458,11 +493,22 @@ impl Pipeline {
                 },
                 control = self.control_rx.recv() => match control {
                     Some(Control::PushToTalk(at)) => {
+                        // The press that silences a ringing timer starts nothing else.
+                        if remote_side.ringing() {
+                            remote_side.stop_ringing();
+                            continue;
+                        }
                         let _ = listen_tx.send(ListenerCommand::PushToTalk { at });
                         continue;
                     }
-                    Some(Control::StopAnswer) => Event::StopAnswer,
-                    Some(Control::Mute(m)) => Event::Mute(m),
+                    Some(Control::StopAnswer) => {
+                        remote_side.stop_ringing();
+                        Event::StopAnswer
+                    }
+                    Some(Control::Mute(m)) => {
+                        remote_side.stop_ringing();
+                        Event::Mute(m)
+                    }
                     Some(Control::Reconfigure(live)) => {
                         let live = *live;
                         match Earcons::load(&live.pipeline.earcons, output_rate) {
@@ -495,6 +541,41 @@ impl Pipeline {
                         Event::StopAnswer
                     }
                     Some(Control::Stop) | None => break,
+                    Some(Control::Speak(speech)) => {
+                        let current = core.current_turn();
+                        let mut new_life = |turn| own_life(turn, &reporter, &mut replies);
+                        remote_side.speak(speech, current, &mut new_life, &out_tx, output_rate);
+                        continue;
+                    }
+                    Some(Control::RemoteLost(turn)) => {
+                        if let Some((life, messages)) = remote_side.waiting.remove(&turn) {
+                            log::warn!(
+                                "turn {turn}: Home Assistant did not answer; answering locally"
+                            );
+                            let chunker = crate::llm::Chunker::with_first_words(options.first_chunk_words);
+                            let (llm, tts, r) = (llm.clone(), tts_tx.clone(), reporter.clone());
+                            reply::spawn_answer(life, messages, llm, chunker, tts, r);
+                        }
+                        continue;
+                    }
+                    Some(Control::Ring(on)) => {
+                        if on && !remote_side.ringing() {
+                            remote_side.start_ringing(self.handle.control.clone());
+                        } else if !on {
+                            remote_side.stop_ringing();
+                        }
+                        continue;
+                    }
+                    Some(Control::RingTick) => {
+                        if remote_side.ringing() {
+                            log::debug!("ringing: a timer went off");
+                            let samples = earcons.get(Cue::Wake);
+                            if !samples.is_empty() {
+                                let _ = out_tx.send(OutMsg::Earcon(samples.to_vec()));
+                            }
+                        }
+                        continue;
+                    }
                 },
             };
             progress.controller.tick();
@@ -504,6 +585,9 @@ impl Pipeline {
             match &event {
                 Event::ReplyDone { turn, played, .. } => {
                     replies.remove(turn);
+                    if let Some(remote) = &remote {
+                        remote.played(*turn);
+                    }
                     if let Some((id, _)) = saying.take_if(|(id, _)| SAY_TURNS + *id == *turn) {
                         notify(Notice::SayDone {
                             id,
@@ -511,8 +595,14 @@ impl Pipeline {
                         });
                     }
                 }
-                // The user takes over: an announcement being spoken stops.
+                // The user takes over: a ringing timer and an announcement being spoken stop.
                 Event::TurnStarted { .. } | Event::Mute(true) | Event::StopAnswer => {
+                    if let Event::TurnStarted { turn, trigger, .. } = &event {
+                        remote_side.stop_ringing();
+                        if let Some(remote) = &remote {
+                            remote.take_turn(*turn, trigger);
+                        }
+                    }
                     if let Some((id, _)) = &saying {
                         let turn = SAY_TURNS + id;
                         if let Some((cancel, _)) = replies.get(&turn) {
@@ -565,6 +655,16 @@ impl Pipeline {
                         };
                         let handles = (life.cancel_token().clone(), life.confirmation());
                         replies.insert(turn, handles);
+                        if remote.as_ref().is_some_and(|r| r.answers(turn)) {
+                            remote_side.answer(
+                                life,
+                                messages,
+                                &self.handle.control,
+                                &out_tx,
+                                output_rate,
+                            );
+                            continue;
+                        }
                         let answer = reply::spawn_answer(
                             life,
                             messages,
@@ -584,6 +684,8 @@ impl Pipeline {
                         if let Some((cancel, _)) = replies.get(&turn) {
                             cancel.cancel();
                         }
+                        // An answer still waiting for the remote ends here (its life reports).
+                        remote_side.waiting.remove(&turn);
                         let at = Instant::now();
                         let _ = out_tx.send(OutMsg::Cancel { turn, at });
                     }
@@ -599,6 +701,8 @@ impl Pipeline {
                         let _ = listen_tx.send(ListenerCommand::Mute(m));
                     }
                     Command::Report(report) => {
+                        let mut new_life = |turn| own_life(turn, &reporter, &mut replies);
+                        remote_side.turn_over(report.turn, &mut new_life, &out_tx, output_rate);
                         report.log();
                         on_turn(&report);
                         summary.turns.push(*report);
@@ -659,9 +763,11 @@ impl Pipeline {
 }
 
 /// The capture source, counting the frames the listener takes (its watchdog progress).
+/// Also where a [`Remote`] hears the microphone.
 struct Counted {
     source: Box<dyn FrameSource>,
     progress: Arc<StageProgress>,
+    remote: Option<Arc<dyn Remote>>,
 }
 
 impl FrameSource for Counted {
@@ -669,6 +775,9 @@ impl FrameSource for Counted {
         let read = self.source.read_frame(frame);
         if matches!(read, Ok(listener::Read::Frame(_))) {
             self.progress.listener.tick();
+            if let Some(remote) = &self.remote {
+                remote.hear(frame);
+            }
         }
         read
     }
@@ -691,11 +800,7 @@ fn start_say(
     let Some((id, text)) = says.pop_front() else {
         return;
     };
-    let life = ReplyLife::new(SAY_TURNS + id, reporter.clone());
-    replies.insert(
-        life.turn(),
-        (life.cancel_token().clone(), life.confirmation()),
-    );
+    let life = own_life(SAY_TURNS + id, reporter, replies);
     notify(Notice::Say {
         id,
         text: text.clone(),
@@ -715,6 +820,153 @@ fn finished(
             core.state(),
             State::Idle | State::FollowUp | State::Error | State::Muted
         )
+}
+
+/// The controller's side of a [`Remote`]: answers waiting for its speech, speech that came
+/// before its turn's answer started, and the ringing of a timer.
+#[derive(Default)]
+struct RemoteSide {
+    waiting: HashMap<u64, (ReplyLife, Vec<crate::llm::ChatMessage>)>,
+    early: HashMap<u64, RemoteSpeech>,
+    ring: Option<CancellationToken>,
+}
+
+impl RemoteSide {
+    /// The turn's answer is the remote's: play its speech if it came already, else wait
+    /// for it (and answer locally if it does not come in time).
+    fn answer(
+        &mut self,
+        life: ReplyLife,
+        messages: Vec<crate::llm::ChatMessage>,
+        control: &mpsc::UnboundedSender<Control>,
+        out: &std_mpsc::Sender<OutMsg>,
+        output_rate: u32,
+    ) {
+        let turn = life.turn();
+        if let Some(speech) = self.early.remove(&turn) {
+            play(life, speech, out, output_rate);
+            return;
+        }
+        self.waiting.insert(turn, (life, messages));
+        let control = control.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(remote::REMOTE_ANSWER_TIMEOUT).await;
+            let _ = control.send(Control::RemoteLost(turn));
+        });
+    }
+
+    fn speak(
+        &mut self,
+        speech: RemoteSpeech,
+        current: Option<u64>,
+        new_life: &mut dyn FnMut(u64) -> ReplyLife,
+        out: &std_mpsc::Sender<OutMsg>,
+        output_rate: u32,
+    ) {
+        let turn = speech.turn;
+        if let Some((life, _)) = self.waiting.remove(&turn) {
+            play(life, speech, out, output_rate);
+        } else if turn < ANNOUNCEMENT_TURNS && current == Some(turn) {
+            // Heard by the remote before the local endpoint: played when the answer starts.
+            self.early.insert(turn, speech);
+        } else {
+            play(new_life(turn), speech, out, output_rate);
+        }
+    }
+
+    /// A turn ended: speech the remote sent for it that no answer took (hearken heard
+    /// nothing, the remote did) still plays.
+    fn turn_over(
+        &mut self,
+        turn: u64,
+        new_life: &mut dyn FnMut(u64) -> ReplyLife,
+        out: &std_mpsc::Sender<OutMsg>,
+        output_rate: u32,
+    ) {
+        if let Some(speech) = self.early.remove(&turn) {
+            play(new_life(turn), speech, out, output_rate);
+        }
+    }
+
+    fn ringing(&self) -> bool {
+        self.ring.is_some()
+    }
+
+    fn start_ringing(&mut self, control: mpsc::UnboundedSender<Control>) {
+        let stop = CancellationToken::new();
+        self.ring = Some(stop.clone());
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(RING_EVERY);
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = every.tick() => {
+                        if control.send(Control::RingTick).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    fn stop_ringing(&mut self) {
+        if let Some(stop) = self.ring.take() {
+            log::info!("timer ringing stopped");
+            stop.cancel();
+        }
+    }
+}
+
+/// A life for remote speech no answer of the conversation is waiting for (an
+/// announcement, or the remote's answer to a turn that ended without one).
+fn own_life(
+    turn: u64,
+    reporter: &life::Reporter,
+    replies: &mut HashMap<u64, (CancellationToken, Confirmation)>,
+) -> ReplyLife {
+    let life = ReplyLife::new(turn, reporter.clone());
+    replies.insert(turn, (life.cancel_token().clone(), life.confirmation()));
+    life
+}
+
+/// How often a timer that went off rings.
+const RING_EVERY: Duration = Duration::from_millis(1500);
+
+/// Plays remote speech as `life`'s answer (one chunk), at the output's rate.
+fn play(life: ReplyLife, speech: RemoteSpeech, out: &std_mpsc::Sender<OutMsg>, output_rate: u32) {
+    let samples = if speech.rate == output_rate || speech.samples.is_empty() {
+        speech.samples
+    } else {
+        let input: Vec<f32> = speech
+            .samples
+            .iter()
+            .map(|&s| crate::audio::wav::i16_to_f32(s))
+            .collect();
+        match crate::audio::resample::resample(&input, speech.rate, output_rate) {
+            Ok(resampled) => resampled
+                .into_iter()
+                .map(crate::audio::wav::f32_to_i16)
+                .collect(),
+            Err(e) => {
+                life.fail(format!(
+                    "cannot play the remote's {} Hz audio: {e}",
+                    speech.rate
+                ));
+                Vec::new()
+            }
+        }
+    };
+    let turn = life.turn();
+    let _ = out.send(OutMsg::Chunk {
+        life: life.clone(),
+        text: speech.text,
+    });
+    let _ = out.send(OutMsg::Pcm { turn, samples });
+    let _ = out.send(OutMsg::End {
+        life,
+        fallback: false,
+    });
 }
 
 pub(crate) fn spawn(

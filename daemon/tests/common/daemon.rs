@@ -1,4 +1,6 @@
-//! `hearken run` as a child process on file-backed ALSA devices, its log collected.
+//! `hearken run` as a child process on file-backed ALSA devices paced like a sound card,
+//! its stderr (the log) and stdout (one JSON turn report a line) collected as they come.
+#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -15,6 +17,9 @@ pub struct Daemon {
     pub child: Child,
     lines: mpsc::Receiver<String>,
     log: Arc<Mutex<Vec<String>>>,
+    turns: Arc<Mutex<Vec<serde_json::Value>>>,
+    /// Where the file-backed speaker writes (raw 16-bit mono at the voice's rate).
+    pub playback_raw: PathBuf,
 }
 
 /// `hearken run` on file-backed devices in `dir` (input `input`, output `dir/out.raw`),
@@ -23,27 +28,28 @@ pub fn start(dir: &Path, input: &[i16], playback_device: Option<&str>, llm_extra
     start_at(dir, input, playback_device, &llm_url(), llm_extra, "", &[])
 }
 
-/// As [`start`] with the LLM at `base_url`, `api_extra` in `[api]` and more environment
-/// for the daemon.
+/// As [`start`] with the LLM at `base_url`, `tail` after the config's `[api] socket` line
+/// (more `[api]` keys, then any whole sections) and more environment for the daemon.
 pub fn start_at(
     dir: &Path,
     input: &[i16],
     playback_device: Option<&str>,
     base_url: &str,
     llm_extra: &str,
-    api_extra: &str,
+    tail: &str,
     env: &[(&str, &str)],
 ) -> Daemon {
     let input_raw = dir.join("input.raw");
     filedev::write_raw(&input_raw, input).unwrap();
-    let devices = FileDevices::create(dir, Some(&input_raw), &dir.join("out.raw")).unwrap();
+    let playback_raw = dir.join("out.raw");
+    let devices = FileDevices::create(dir, Some(&input_raw), &playback_raw).unwrap();
     let playback = playback_device.unwrap_or(&devices.playback);
-    let config = daemon_config_at(dir, &devices, playback, base_url, llm_extra, api_extra);
+    let config = daemon_config_at(dir, &devices, playback, base_url, llm_extra, tail);
     let mut child = hearken()
         .envs(env.iter().copied())
         .args(["--config", config.to_str().unwrap(), "run"])
         .env("ALSA_CONFIG_PATH", &devices.alsa_config_path)
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("hearken runs");
@@ -58,11 +64,24 @@ pub fn start_at(
             let _ = tx.send(line);
         }
     });
+    let turns = Arc::new(Mutex::new(Vec::new()));
+    let stdout = child.stdout.take().unwrap();
+    let keep = turns.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Ok(turn) = serde_json::from_str(&line) {
+                keep.lock().unwrap().push(turn);
+            }
+        }
+    });
     Daemon {
         dir: dir.to_owned(),
         child,
         lines,
         log,
+        turns,
+        playback_raw,
     }
 }
 
@@ -73,15 +92,54 @@ impl Daemon {
     }
 
     pub fn wait_for_line(&self, needle: &str) {
-        let deadline = Instant::now() + Duration::from_secs(120);
+        self.wait_for_line_within(needle, Duration::from_secs(120));
+    }
+
+    pub fn wait_for_line_within(&self, needle: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return,
+                Ok(line) if line.contains(needle) => return line,
                 Ok(_) => {}
                 Err(_) => break,
             }
         }
         panic!("never logged {needle:?}:\n{}", self.log());
+    }
+
+    /// The turn reports printed so far.
+    pub fn turns(&self) -> Vec<serde_json::Value> {
+        self.turns.lock().unwrap().clone()
+    }
+
+    /// Waits for a turn report that `accept` takes.
+    pub fn wait_for_turn(
+        &self,
+        within: Duration,
+        accept: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(turn) = self.turns().into_iter().find(|t| accept(t)) {
+                return turn;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("no such turn: {:?}\n{}", self.turns(), self.log());
+    }
+
+    /// Waits (2 s at most) for `needle` anywhere in the log so far.
+    pub fn wait_for_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            if let Some(line) = self.log.lock().unwrap().iter().find(|l| l.contains(needle)) {
+                return line.clone();
+            }
+            if Instant::now() > deadline {
+                panic!("never logged {needle:?}:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     pub fn log(&self) -> String {

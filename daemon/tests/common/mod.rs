@@ -139,3 +139,33 @@ pub fn host_port(url: &str) -> String {
         .unwrap()
         .to_string()
 }
+
+/// A TCP port free right now on 127.0.0.1 (for a daemon to listen on).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Runs a scenario of scripts/wyoming-peer (the `wyoming` package acting as Home
+/// Assistant) against `address`; the JSON object it prints.
+pub fn wyoming_peer(scenario: &str, address: &str, args: &[&str]) -> serde_json::Value {
+    let python = repo_root().join(".hearken/venv/bin/python");
+    let out = Command::new(&python)
+        .arg(repo_root().join("scripts/wyoming-peer"))
+        .arg(scenario)
+        .arg(address)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e} (scripts/setup creates it)", python.display()));
+    assert!(
+        out.status.success(),
+        "wyoming-peer {scenario} failed: {}\n{}",
+        out.status,
+        text(&out.stderr)
+    );
+    serde_json::from_str(text(&out.stdout).trim())
+        .unwrap_or_else(|e| panic!("wyoming-peer {scenario}: {e}: {}", text(&out.stdout)))
+}

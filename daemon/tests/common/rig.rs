@@ -242,6 +242,18 @@ pub fn run_with(
     input: &[i16],
     act: impl FnOnce(Handle) + Send + 'static,
 ) -> Result<Vec<TurnReport>, PipelineError> {
+    run_with_setup(rig, config, engines, input, |_| {}, act)
+}
+
+/// [`run_with`], with `setup` given the pipeline first (inside the loop's tokio runtime).
+pub fn run_with_setup(
+    rig: &Rig,
+    config: &Config,
+    engines: Engines,
+    input: &[i16],
+    setup: impl FnOnce(&mut pipeline::Pipeline),
+    act: impl FnOnce(Handle) + Send + 'static,
+) -> Result<Vec<TurnReport>, PipelineError> {
     let _ = env_logger::builder().is_test(true).try_init();
     filedev::write_raw(&rig.input_raw, input).unwrap();
     let rate = engines.tts.sample_rate();
@@ -257,9 +269,13 @@ pub fn run_with(
         stop_at_end_of_input: !rig.live.load(Ordering::SeqCst),
         ..pipeline::options(config)
     };
-    let pipeline = pipeline::Pipeline::new();
+    let mut pipeline = pipeline::Pipeline::new();
     let handle = pipeline.handle();
     let runtime = tokio::runtime::Runtime::new().unwrap();
+    {
+        let _entered = runtime.enter();
+        setup(&mut pipeline);
+    }
     let played = runtime.block_on(async move {
         std::thread::spawn(move || act(handle));
         let run = pipeline::run_on_devices(

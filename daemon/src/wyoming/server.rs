@@ -1,0 +1,112 @@
+//! The TCP side: accepts Home Assistant's connections and runs one session per connection.
+//! Every session answers `describe` and `ping` the same way; the rest goes to its
+//! [`Session`] (the satellite, or the engines offered as services). A frame that breaks the
+//! protocol closes that connection with a log line and nothing else: the daemon's own loop
+//! never depends on a peer behaving.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+
+use tokio::io::BufReader;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+use super::codec::{self, Limits};
+use super::event::{Event, Info};
+
+/// Where a session's events to the peer go; a writer task sends them in order.
+pub type Outbox = mpsc::UnboundedSender<Event>;
+
+/// What one connection does with the events beyond `describe` and `ping`.
+pub trait Session: Send + 'static {
+    /// Handles one event from the peer. An `Err` closes the connection with that reason.
+    fn handle<'a>(
+        &'a mut self,
+        event: Event,
+        out: &'a Outbox,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+}
+
+/// Makes the session of each new connection, and says what `info` holds.
+pub trait Role: Send + Sync + 'static {
+    fn info(&self) -> Info;
+    /// `None` refuses the connection (logged by the role).
+    fn session(&self, peer: SocketAddr, out: &Outbox) -> Option<Box<dyn Session>>;
+}
+
+/// Binds `addr`, with an error naming the key it came from.
+pub async fn bind(addr: &str, key: &str) -> Result<TcpListener, std::io::Error> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{key} = {addr:?}: cannot listen: {e}")))
+}
+
+/// Accepts connections until the task is dropped.
+pub async fn serve(listener: TcpListener, role: std::sync::Arc<dyn Role>, limits: Limits) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let role = role.clone();
+                tokio::spawn(async move { connection(stream, peer, role.as_ref(), limits).await });
+            }
+            Err(e) => {
+                // Out of descriptors and the like: wait a little rather than spin.
+                log::warn!("wyoming: accepting a connection failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+async fn connection(stream: TcpStream, peer: SocketAddr, role: &dyn Role, limits: Limits) {
+    let _ = stream.set_nodelay(true);
+    let (read, mut write) = stream.into_split();
+    let (out, mut outbox) = mpsc::unbounded_channel::<Event>();
+    let writer = tokio::spawn(async move {
+        while let Some(event) = outbox.recv().await {
+            if let Err(e) = codec::write_frame(&mut write, &event.to_frame()).await {
+                log::info!("wyoming: {peer}: cannot send: {e}");
+                break;
+            }
+        }
+    });
+    let Some(mut session) = role.session(peer, &out) else {
+        return;
+    };
+    log::info!("wyoming: {peer} connected");
+    let mut reader = BufReader::new(read);
+    let why = loop {
+        let frame = match codec::read_frame(&mut reader, &limits).await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break None,
+            Err(e) => break Some(e.to_string()),
+        };
+        let event = match Event::from_frame(frame) {
+            Ok(event) => event,
+            Err(e) => break Some(e.to_string()),
+        };
+        match event {
+            Event::Describe => {
+                let _ = out.send(Event::Info(role.info()));
+            }
+            Event::Ping(text) => {
+                let _ = out.send(Event::Pong(text));
+            }
+            Event::Unknown(kind) => log::debug!("wyoming: {peer}: ignoring a {kind} event"),
+            event => {
+                if let Err(e) = session.handle(event, &out).await {
+                    break Some(e);
+                }
+            }
+        }
+    };
+    match why {
+        None => log::info!("wyoming: {peer} disconnected"),
+        Some(why) => log::warn!("wyoming: {peer}: {why}; closing the connection"),
+    }
+    // The session goes first: it may still queue a last event (the satellite's goodbye).
+    drop(session);
+    drop(out);
+    let _ = writer.await;
+}
