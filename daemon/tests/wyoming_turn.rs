@@ -57,7 +57,7 @@ fn home_assistant_answers_turns_and_hearken_answers_when_it_is_gone() {
         &format!("[wyoming]\nenabled = true\nlisten = \"{address}\"\n"),
         &[],
     );
-    daemon.wait_for_line("listening on");
+    daemon.wait_for_line(" and speaking on ");
 
     // 1. A turn HA answers, then an announcement.
     let turn = wyoming_peer("turn", &address, &[HA_REPLY]);
