@@ -357,7 +357,7 @@ impl Pipeline {
             let _ = notices.send(n);
         };
         let mut says: VecDeque<(u64, String)> = VecDeque::new();
-        let mut saying: Option<(u64, String)> = None;
+        let mut saying: Option<u64> = None;
 
         loop {
             let event = tokio::select! {
@@ -415,7 +415,7 @@ impl Pipeline {
             match &event {
                 Event::ReplyDone { turn, played, .. } => {
                     replies.remove(turn);
-                    if let Some((id, _)) = saying.take_if(|(id, _)| SAY_TURNS + *id == *turn) {
+                    if let Some(id) = saying.take_if(|id| SAY_TURNS + *id == *turn) {
                         notify(Notice::SayDone {
                             id,
                             played: played.clone(),
@@ -424,7 +424,7 @@ impl Pipeline {
                 }
                 // The user takes over: an announcement being spoken stops.
                 Event::TurnStarted { .. } | Event::Mute(true) | Event::StopAnswer => {
-                    if let Some((id, _)) = &saying {
+                    if let Some(id) = saying {
                         let turn = SAY_TURNS + id;
                         if let Some(cancel) = replies.get(&turn) {
                             cancel.cancel();
@@ -566,7 +566,7 @@ impl FrameSource for Counted {
 
 /// Starts the next announcement when none is being spoken and no turn is under way.
 fn start_say(
-    saying: &mut Option<(u64, String)>,
+    saying: &mut Option<u64>,
     says: &mut VecDeque<(u64, String)>,
     core: &Conversation,
     replies: &mut HashMap<u64, CancellationToken>,
@@ -583,12 +583,9 @@ fn start_say(
     };
     let life = ReplyLife::new(SAY_TURNS + id, reporter.clone());
     replies.insert(life.turn(), life.cancel_token().clone());
-    notify(Notice::Say {
-        id,
-        text: text.clone(),
-    });
     reply::speak_text(life, &text, tts.clone(), reporter.clone());
-    *saying = Some((id, text));
+    notify(Notice::Say { id, text });
+    *saying = Some(id);
 }
 
 /// Nothing left to do for file input: no answer under way, not listening.
