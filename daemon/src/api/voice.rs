@@ -117,7 +117,7 @@ impl Session {
                         self.send(json!({"type": "assistant_text", "delta": delta})).await
                     }
                     Output::Audio(rate, samples) => self.send_audio(rate, samples).await,
-                    Output::Done(done) => self.on_done(done).await,
+                    Output::Done(done) => self.on_done(*done).await,
                 },
             }
         }
@@ -386,7 +386,7 @@ impl Session {
 enum Output {
     Text(String),
     Audio(u32, Vec<i16>),
-    Done(Result<(Spoken, u32), String>),
+    Done(Box<Result<(Spoken, u32), String>>),
 }
 
 /// Text and audio as they come; the end once both channels are drained and closed.
@@ -399,7 +399,7 @@ async fn next_output(a: Option<&mut Answering>) -> Output {
         Some(delta) = a.text.recv() => Output::Text(delta),
         Some((rate, samples)) = a.audio.recv() => Output::Audio(rate, samples),
         done = &mut a.done => {
-            Output::Done(done.unwrap_or_else(|e| Err(format!("the answer task failed: {e}"))))
+            Output::Done(Box::new(done.unwrap_or_else(|e| Err(format!("the answer task failed: {e}")))))
         }
     }
 }

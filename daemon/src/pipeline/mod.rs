@@ -456,7 +456,7 @@ impl Pipeline {
             let _ = notices.send(n);
         };
         let mut says: VecDeque<(u64, String)> = VecDeque::new();
-        let mut saying: Option<(u64, String)> = None;
+        let mut saying: Option<u64> = None;
         let remote = self.remote.clone();
         let mut remote_side = RemoteSide::default();
 
@@ -588,7 +588,7 @@ impl Pipeline {
                     if let Some(remote) = &remote {
                         remote.played(*turn);
                     }
-                    if let Some((id, _)) = saying.take_if(|(id, _)| SAY_TURNS + *id == *turn) {
+                    if let Some(id) = saying.take_if(|id| SAY_TURNS + *id == *turn) {
                         notify(Notice::SayDone {
                             id,
                             played: played.clone(),
@@ -603,7 +603,7 @@ impl Pipeline {
                             remote.take_turn(*turn, trigger);
                         }
                     }
-                    if let Some((id, _)) = &saying {
+                    if let Some(id) = saying {
                         let turn = SAY_TURNS + id;
                         if let Some((cancel, _)) = replies.get(&turn) {
                             cancel.cancel();
@@ -785,7 +785,7 @@ impl FrameSource for Counted {
 
 /// Starts the next announcement when none is being spoken and no turn is under way.
 fn start_say(
-    saying: &mut Option<(u64, String)>,
+    saying: &mut Option<u64>,
     says: &mut VecDeque<(u64, String)>,
     core: &Conversation,
     replies: &mut HashMap<u64, (CancellationToken, Confirmation)>,
@@ -801,12 +801,9 @@ fn start_say(
         return;
     };
     let life = own_life(SAY_TURNS + id, reporter, replies);
-    notify(Notice::Say {
-        id,
-        text: text.clone(),
-    });
     reply::speak_text(life, &text, tts.clone(), reporter.clone());
-    *saying = Some((id, text));
+    notify(Notice::Say { id, text });
+    *saying = Some(id);
 }
 
 /// Nothing left to do for file input: no answer under way, not listening.
