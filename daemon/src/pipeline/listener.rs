@@ -888,6 +888,14 @@ mod tests {
         fn voiced(&self) -> bool {
             self.speech && self.quiet == 0
         }
+        fn silence(&self) -> Option<crate::vad::Silence> {
+            // The segment ends where its silence began (no padding here).
+            let since = self.at - self.quiet as u64 * FRAME_SAMPLES as u64;
+            (self.speech && self.quiet > 0).then_some(crate::vad::Silence {
+                since,
+                segment_end: since,
+            })
+        }
         fn reset(&mut self) {
             *self = Vad::default();
         }
@@ -929,6 +937,9 @@ mod tests {
             self.1.clear();
             Ok(text)
         }
+        fn transcript_until(&mut self, _end: u64) -> Result<Option<String>, AsrError> {
+            Ok(Some(self.1.join(" ")))
+        }
     }
 
     struct Frames(VecDeque<i16>);
@@ -956,6 +967,19 @@ mod tests {
 
     /// Runs the listener over frames; `reply` answers each utterance with a release.
     fn listen(frames: &[i16], hold: bool) -> (Vec<Event>, Vec<String>) {
+        listen_taking(frames, hold, TurnTaking::silence_only())
+    }
+
+    /// Asked at a pause of one quiet frame.
+    fn pausing(detector: Box<dyn crate::turn::TurnDetector>, speculate: bool) -> TurnTaking {
+        TurnTaking {
+            detector,
+            pause_ms: 80,
+            speculate,
+        }
+    }
+
+    fn listen_taking(frames: &[i16], hold: bool, turns: TurnTaking) -> (Vec<Event>, Vec<String>) {
         let decoded = Arc::new(Mutex::new(vec![]));
         let (tx, rx) = mpsc::channel();
         let (cmd_tx, cmd_rx) = mpsc::channel();
@@ -969,7 +993,8 @@ mod tests {
             Box::new(Asr(decoded.clone(), vec![])),
             settings(hold),
             report,
-        );
+        )
+        .taking_turns(turns);
         let source = Box::new(Frames(frames.iter().copied().collect()));
         let thread = std::thread::spawn(move || l.run(source, cmd_rx));
         let mut events = vec![];
@@ -1124,5 +1149,77 @@ mod tests {
             }
         ));
         assert_eq!(utterances(&events), ["what time is it?"]);
+    }
+
+    /// What the listener said of the user's words, in order: speculations, resumptions and
+    /// confirmed utterances.
+    fn said(events: &[Event]) -> Vec<String> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Speculate { text, .. } => Some(format!("speculate: {text}")),
+                Event::Resumed { .. } => Some("resumed".into()),
+                Event::Utterance { text, .. } => Some(format!("utterance: {text}")),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_pause_that_lasts_is_confirmed_with_the_decode_made_at_it() {
+        let speculate = pausing(Box::new(crate::turn::SilenceOnly), true);
+        let (events, decoded) = listen_taking(&[7, 0, 0, 0, 1, 2, 3, 0, 0, 0], true, speculate);
+        assert_eq!(
+            said(&events),
+            ["speculate: what time is it?", "utterance: what time is it?"]
+        );
+        assert!(
+            decoded.is_empty(),
+            "no second decode at the endpoint: {decoded:?}"
+        );
+    }
+
+    #[test]
+    fn speech_after_the_pause_withdraws_the_speculation_and_the_turn_goes_on() {
+        let speculate = pausing(Box::new(crate::turn::SilenceOnly), true);
+        let frames = [7, 0, 0, 0, 1, 2, 0, 3, 0, 0, 0];
+        let (events, _) = listen_taking(&frames, true, speculate);
+        assert_eq!(
+            said(&events),
+            [
+                "speculate: what time",
+                "resumed",
+                "speculate: what time is it?",
+                "utterance: what time is it?"
+            ]
+        );
+    }
+
+    #[test]
+    fn without_speculation_a_pause_changes_nothing() {
+        let quiet = pausing(Box::new(crate::turn::SilenceOnly), false);
+        let frames = [7, 0, 0, 0, 1, 2, 0, 3, 0, 0, 0];
+        let (events, decoded) = listen_taking(&frames, true, quiet);
+        assert_eq!(said(&events), ["utterance: what time is it?"]);
+        assert_eq!(decoded, ["what time is it?"]);
+    }
+
+    /// A turn detector that is always sure.
+    struct Sure;
+    impl crate::turn::TurnDetector for Sure {
+        fn verdict(&mut self, speech: &[i16]) -> Result<Verdict, crate::turn::TurnError> {
+            assert!(!speech.is_empty(), "it judges the turn's audio");
+            Ok(Verdict {
+                complete: true,
+                probability: 1.0,
+            })
+        }
+    }
+
+    #[test]
+    fn a_complete_verdict_ends_the_turn_at_the_pause() {
+        let frames = [7, 0, 0, 0, 1, 2, 0, 3, 0, 0, 0];
+        let (events, _) = listen_taking(&frames, true, pausing(Box::new(Sure), false));
+        assert_eq!(said(&events)[0], "utterance: what time");
     }
 }

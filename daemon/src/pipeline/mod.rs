@@ -693,6 +693,7 @@ impl Pipeline {
                         if let Some((_, confirmation)) = replies.get(&turn) {
                             confirmation.confirm();
                         }
+                        let _ = out_tx.send(OutMsg::Confirm { turn });
                     }
                     Command::Release { turn, follow_up } => {
                         let _ = listen_tx.send(ListenerCommand::Release { turn, follow_up });

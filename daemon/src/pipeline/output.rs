@@ -44,6 +44,11 @@ pub enum OutMsg {
         turn: u64,
         samples: Vec<i16>,
     },
+    /// The turn of this speculative answer is confirmed: it plays after the earcons
+    /// queued so far (the end-of-turn cue comes first, as for any answer).
+    Confirm {
+        turn: u64,
+    },
     /// No more audio for this answer: finish it once played.
     End {
         life: ReplyLife,
@@ -77,6 +82,8 @@ struct Answer {
     /// Speaker position (in `written` terms) where each chunk's first sample lands.
     starts: Vec<u64>,
     armed: bool,
+    /// Speculative and not yet confirmed: none of it plays.
+    held: bool,
     first_reported: bool,
     ended: Option<bool>,
 }
@@ -186,6 +193,7 @@ impl Output {
                 }
             }
             OutMsg::Cancel { turn, at } => self.cancel(turn, at),
+            OutMsg::Confirm { turn } => self.confirm(turn),
         }
         None
     }
@@ -228,17 +236,33 @@ impl Output {
                 account(&mut old, written);
                 self.finish(old, true);
             }
+            // Confirmed before its first chunk came: `Confirm` found no answer to release.
+            let held = !life.is_confirmed();
             self.answer = Some(Answer {
                 life,
                 turn,
                 chunks: Vec::new(),
                 starts: Vec::new(),
                 armed: false,
+                held,
                 first_reported: false,
                 ended: None,
             });
         }
         self.answer.as_mut().expect("just set")
+    }
+
+    fn confirm(&mut self, turn: u64) {
+        let Some(answer) = self.answer.as_mut().filter(|a| a.turn == turn && a.held) else {
+            return;
+        };
+        answer.held = false;
+        // Earcons queued while it was held go first; none of its audio was sent yet.
+        let (mine, others): (VecDeque<Item>, VecDeque<Item>) = std::mem::take(&mut self.queue)
+            .into_iter()
+            .partition(|i| i.turn == Some(turn));
+        self.queue = others;
+        self.queue.extend(mine);
     }
 
     fn cancel(&mut self, turn: u64, at: Instant) {
@@ -268,11 +292,7 @@ impl Output {
     /// Hands queued audio to the speaker as far as it (and the pacing) takes it. The audio
     /// of an answer not yet confirmed waits; earcons queued behind it go first.
     fn pump(&mut self) {
-        let held = self
-            .answer
-            .as_ref()
-            .filter(|a| !a.life.is_confirmed())
-            .map(|a| a.turn);
+        let held = self.answer.as_ref().filter(|a| a.held).map(|a| a.turn);
         loop {
             let next = match held {
                 Some(turn) => self.queue.iter().position(|i| i.turn != Some(turn)),
@@ -322,8 +342,7 @@ impl Output {
         }
         let turn = answer.turn;
         let pending = self.queue.iter().any(|i| i.turn == Some(turn));
-        let confirmed = answer.life.is_confirmed();
-        if answer.ended.is_some() && !pending && confirmed && self.speaker.is_idle() {
+        if answer.ended.is_some() && !pending && !answer.held && self.speaker.is_idle() {
             let mut answer = self.answer.take().expect("checked");
             let written = self.speaker.written();
             account(&mut answer, written);
@@ -547,6 +566,41 @@ mod tests {
             rig.done(),
             (1, "One two. Three four.".into(), Outcome::Played)
         );
+    }
+
+    #[test]
+    fn a_speculative_answer_waits_for_its_confirmation_then_for_the_earcons_queued_meanwhile() {
+        // Room for the earcon only: an answer that went first would take it.
+        let rig = start(300);
+        let one = ReplyLife::speculative(1, rig.report.clone());
+        rig.speak(&one, "Paris.", 1000);
+        rig.end(&one);
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            rig.rx.try_recv().is_err(),
+            "nothing of it is written or done"
+        );
+        // The turn is confirmed: its cue was queued first.
+        rig.tx.send(OutMsg::Earcon(vec![5; 300])).unwrap();
+        one.confirmation().confirm();
+        rig.tx.send(OutMsg::Confirm { turn: 1 }).unwrap();
+        drop(one);
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            rig.rx.try_recv().is_err(),
+            "the earcon plays before the answer"
+        );
+        rig.budget.store(u64::MAX, Ordering::SeqCst);
+        let first = rig.rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert!(matches!(
+            first,
+            Event::Stage {
+                turn: 1,
+                stage: Stage::FirstSampleWritten,
+                ..
+            }
+        ));
+        assert_eq!(rig.done(), (1, "Paris.".into(), Outcome::Played));
     }
 
     #[test]
