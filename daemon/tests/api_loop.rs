@@ -236,6 +236,9 @@ async fn the_api_watches_and_drives_the_running_daemon() {
     let started = &seen[position("turn_started")];
     assert_eq!(started["trigger"], "wake", "{started}");
     let word = started["wake_word"].as_str().unwrap().to_string();
+    // The default threshold is 0.5: the score it fired at is above it.
+    let score = started["wake_score"].as_f64().unwrap();
+    assert!((0.5..=1.0).contains(&score), "{started}");
     let transcript = seen[position("transcript_final")]["text"]
         .as_str()
         .unwrap()

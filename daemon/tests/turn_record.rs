@@ -55,6 +55,7 @@ fn a_turn_is_one_info_record_with_its_journal_fields() {
     let report = TurnReport {
         turn: 7,
         wake_word: Some("alexa".into()),
+        wake_score: Some(0.84),
         trigger: "wake",
         transcript: "What is the capital of France?".into(),
         reply: "The capital of France is Paris.".into(),
@@ -105,6 +106,7 @@ fn a_turn_is_one_info_record_with_its_journal_fields() {
     assert_eq!(field("turn"), Some("7"));
     assert_eq!(field("trigger"), Some("wake"));
     assert_eq!(field("wake_word"), Some("alexa"));
+    assert_eq!(field("wake_score"), Some("0.840"));
     assert_eq!(field("transcript_chars"), Some("30"));
     assert_eq!(field("outcome"), Some("interrupted"));
     for (stage, value) in [

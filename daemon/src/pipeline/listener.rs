@@ -453,7 +453,14 @@ impl Listener {
             Mode::Armed | Mode::Busy { .. } | Mode::FollowUp { .. } => {
                 if let Some(d) = detections.into_iter().next() {
                     log::info!("wake word `{}` (score {:.2})", d.word, d.score);
-                    return self.start_turn(Trigger::Wake(d.word), at, true);
+                    return self.start_turn(
+                        Trigger::Wake {
+                            word: d.word,
+                            score: d.score,
+                        },
+                        at,
+                        true,
+                    );
                 }
             }
             Mode::Capturing { .. } | Mode::Muted => {}
@@ -485,7 +492,7 @@ impl Listener {
         self.turn += 1;
         let turn = self.turn;
         let wake_word = match &trigger {
-            Trigger::Wake(w) => Some(w.clone()),
+            Trigger::Wake { word, .. } => Some(word.clone()),
             _ => None,
         };
         // The wake word itself is speech: whatever of it still sounds is not the user's
@@ -1039,7 +1046,7 @@ mod tests {
         let (events, decoded) = listen(&[0, 0, 9, 7, 1, 9, 2, 9, 3, 0, 0, 0, 0], true);
         assert!(matches!(
             &events[0],
-            Event::TurnStarted { turn: 1, trigger: Trigger::Wake(w), .. } if w == "alexa"
+            Event::TurnStarted { turn: 1, trigger: Trigger::Wake { word, .. }, .. } if word == "alexa"
         ));
         assert_eq!(decoded, ["Alexa, what time is it?"]);
         assert_eq!(utterances(&events), ["What time is it?"]);

@@ -23,6 +23,7 @@ pub enum Notice {
         turn: u64,
         trigger: &'static str,
         wake_word: Option<String>,
+        wake_score: Option<f32>,
     },
     SpeechStart {
         turn: u64,
@@ -78,7 +79,11 @@ impl Notice {
                 turn: *turn,
                 trigger: trigger.name(),
                 wake_word: match trigger {
-                    Trigger::Wake(w) => Some(w.clone()),
+                    Trigger::Wake { word, .. } => Some(word.clone()),
+                    _ => None,
+                },
+                wake_score: match trigger {
+                    Trigger::Wake { score, .. } => Some(*score),
                     _ => None,
                 },
             }],
@@ -141,7 +146,7 @@ impl Trigger {
     /// How reports and notices name it.
     pub fn name(&self) -> &'static str {
         match self {
-            Trigger::Wake(_) => "wake",
+            Trigger::Wake { .. } => "wake",
             Trigger::PushToTalk => "button",
             Trigger::FollowUp => "follow-up",
         }

@@ -187,7 +187,11 @@ impl Turn {
         TurnReport {
             turn: self.id,
             wake_word: match &self.trigger {
-                Trigger::Wake(w) => Some(w.clone()),
+                Trigger::Wake { word, .. } => Some(word.clone()),
+                _ => None,
+            },
+            wake_score: match &self.trigger {
+                Trigger::Wake { score, .. } => Some(*score),
                 _ => None,
             },
             trigger: self.trigger.name(),
@@ -693,7 +697,10 @@ mod tests {
     fn wake(turn: u64) -> Event {
         Event::TurnStarted {
             turn,
-            trigger: Trigger::Wake("alexa".into()),
+            trigger: Trigger::Wake {
+                word: "alexa".into(),
+                score: 0.9,
+            },
             at: Instant::now(),
         }
     }

@@ -11,9 +11,13 @@ pub const TURN_MESSAGE_ID: &str = "f84499527741429b97532fb50086d027";
 pub const TURN_TARGET: &str = "hearken::turn";
 
 /// What started a turn.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Trigger {
-    Wake(String),
+    /// The wake word model's name and the score it fired at.
+    Wake {
+        word: String,
+        score: f32,
+    },
     PushToTalk,
     FollowUp,
 }
@@ -158,6 +162,8 @@ pub struct TurnReport {
     pub turn: u64,
     /// The wake word that started the turn; `null` for the button or a follow-up.
     pub wake_word: Option<String>,
+    /// The score the wake word fired at; `null` without one.
+    pub wake_score: Option<f32>,
     pub trigger: &'static str,
     pub transcript: String,
     /// What was actually played of the answer (cut short on barge-in).
@@ -234,6 +240,9 @@ impl TurnReport {
         ];
         if let Some(word) = &self.wake_word {
             fields.push(("wake_word", word.clone()));
+        }
+        if let Some(score) = self.wake_score {
+            fields.push(("wake_score", format!("{score:.3}")));
         }
         fields.push((
             "transcript_chars",
@@ -410,6 +419,7 @@ mod tests {
         TurnReport {
             turn: 3,
             wake_word: Some("alexa".into()),
+            wake_score: Some(0.97),
             trigger: "wake",
             transcript: "What is the capital of France?".into(),
             reply: "Paris.".into(),
@@ -449,6 +459,7 @@ mod tests {
         assert_eq!(get("turn"), Some("3"));
         assert_eq!(get("trigger"), Some("wake"));
         assert_eq!(get("wake_word"), Some("alexa"));
+        assert_eq!(get("wake_score"), Some("0.970"));
         assert_eq!(get("transcript_chars"), Some("30"));
         assert_eq!(get("reply_chars"), Some("6"));
         assert_eq!(get("outcome"), Some("answered"));

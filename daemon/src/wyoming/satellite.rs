@@ -198,7 +198,7 @@ impl Remote for Link {
             }
         }
         let wake_word_name = match trigger {
-            Trigger::Wake(word) => {
+            Trigger::Wake { word, .. } => {
                 let name = WakeWordName::from_config(word).as_str().to_string();
                 Self::send(
                     &state,
@@ -417,14 +417,26 @@ mod tests {
     #[test]
     fn without_home_assistant_the_turn_stays_local() {
         let link = Link::new(Pipeline::new().handle());
-        assert!(!link.take_turn(1, &Trigger::Wake("alexa".into())));
+        assert!(!link.take_turn(
+            1,
+            &Trigger::Wake {
+                word: "alexa".into(),
+                score: 0.9,
+            }
+        ));
         assert!(!link.answers(1));
     }
 
     #[test]
     fn a_turn_is_announced_and_streamed_until_the_transcript() {
         let (link, mut session, mut rx) = linked();
-        assert!(link.take_turn(3, &Trigger::Wake("hey_jarvis_v0.1".into())));
+        assert!(link.take_turn(
+            3,
+            &Trigger::Wake {
+                word: "hey_jarvis_v0.1".into(),
+                score: 0.9,
+            }
+        ));
         assert!(link.answers(3));
         link.hear(&[1, -1]);
         let sent = drain(&mut rx);
