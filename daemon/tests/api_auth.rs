@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::daemon::{start_at, Daemon};
+use common::daemon::start_at;
 use common::llm_url;
 use hearken::api::client;
 
@@ -57,18 +57,6 @@ fn tcp_without_a_token_does_not_start() {
     );
 }
 
-async fn wait_for_socket(daemon: &Daemon) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while client::get(&daemon.socket(), "/v1/state").await.is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "no API socket:\n{}",
-            daemon.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test]
 async fn tcp_requests_need_the_token_and_it_is_never_logged() {
     let dir = tempfile::tempdir().unwrap();
@@ -87,7 +75,7 @@ async fn tcp_requests_need_the_token_and_it_is_never_logged() {
         ),
         &[],
     );
-    wait_for_socket(&daemon).await;
+    daemon.wait_for_socket().await;
     let http = reqwest::Client::new();
     let url = |path: &str| format!("http://{listen}{path}");
 

@@ -84,18 +84,6 @@ impl Forwarder {
     }
 }
 
-async fn wait_for_socket(daemon: &Daemon) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while client::get(&daemon.socket(), "/v1/state").await.is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "no API socket:\n{}",
-            daemon.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 async fn events(socket: &Path) -> Ws {
     let stream = UnixStream::connect(socket).await.unwrap();
     let (ws, _) = tokio_tungstenite::client_async("ws://hearken/v1/events", stream)
@@ -207,7 +195,7 @@ async fn the_api_watches_and_drives_the_running_daemon() {
         "max_clients = 4\nmax_frame_bytes = 4096",
         &[],
     );
-    wait_for_socket(&daemon).await;
+    daemon.wait_for_socket().await;
     let socket = daemon.socket();
     let mode =
         std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&socket).unwrap().permissions());

@@ -8,10 +8,9 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::daemon::{start, Daemon};
+use common::daemon::start;
 use common::rig::{conversation, Part};
 use futures::{SinkExt, StreamExt};
-use hearken::api::client;
 use hearken::asr::text::word_errors;
 use hearken::audio::wav;
 use serde_json::{json, Value};
@@ -55,18 +54,6 @@ async fn expect_error(ws: &mut Ws, code: &str) -> Value {
     v
 }
 
-async fn wait_for_socket(daemon: &Daemon) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while client::get(&daemon.socket(), "/v1/state").await.is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "no API socket:\n{}",
-            daemon.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 fn pcm_bytes(samples: &[i16]) -> Vec<u8> {
     samples.iter().flat_map(|s| s.to_le_bytes()).collect()
 }
@@ -81,7 +68,7 @@ async fn a_remote_voice_session_talks_with_the_daemon_s_own_engines() {
         Part::Silence(60.0),
     ]);
     let daemon = start(dir.path(), &input, None, "max_tokens = 48");
-    wait_for_socket(&daemon).await;
+    daemon.wait_for_socket().await;
     let socket = daemon.socket();
     let mut events = connect(&socket, "/v1/events").await;
     let mut ws = connect(&socket, "/v1/voice").await;

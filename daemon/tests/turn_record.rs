@@ -2,54 +2,16 @@
 //! record whose key-values are the journal fields (systemd-journal-logger turns each into
 //! an upper-case journal field), and what was said only at debug level.
 
-use std::sync::Mutex;
+mod common;
+
+use common::journal::{self, Captured, RECORDS};
 use std::time::{Duration, Instant};
 
 use hearken::pipeline::{Timeline, TurnReport};
 
-struct Captured {
-    level: log::Level,
-    target: String,
-    message: String,
-    fields: Vec<(String, String)>,
-}
-
-static RECORDS: Mutex<Vec<Captured>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata) -> bool {
-        true
-    }
-    fn log(&self, record: &log::Record) {
-        struct Fields(Vec<(String, String)>);
-        impl<'kvs> log::kv::VisitSource<'kvs> for Fields {
-            fn visit_pair(
-                &mut self,
-                key: log::kv::Key<'kvs>,
-                value: log::kv::Value<'kvs>,
-            ) -> Result<(), log::kv::Error> {
-                self.0.push((key.to_string(), value.to_string()));
-                Ok(())
-            }
-        }
-        let mut fields = Fields(Vec::new());
-        record.key_values().visit(&mut fields).unwrap();
-        RECORDS.lock().unwrap().push(Captured {
-            level: record.level(),
-            target: record.target().to_string(),
-            message: record.args().to_string(),
-            fields: fields.0,
-        });
-    }
-    fn flush(&self) {}
-}
-
 #[test]
 fn a_turn_is_one_info_record_with_its_journal_fields() {
-    log::set_logger(&Capture).unwrap();
-    log::set_max_level(log::LevelFilter::Trace);
+    journal::capture(log::LevelFilter::Trace);
     let t0 = Instant::now();
     let ms = |m: u64| Some(t0 + Duration::from_millis(m));
     let report = TurnReport {
@@ -91,13 +53,7 @@ fn a_turn_is_one_info_record_with_its_journal_fields() {
     assert_eq!(info.len(), 1, "one record per turn above debug");
     let record = info[0];
     assert_eq!(record.target, "hearken::turn");
-    let field = |k: &str| {
-        record
-            .fields
-            .iter()
-            .find(|(name, _)| name == k)
-            .map(|(_, v)| v.as_str())
-    };
+    let field = |k: &str| record.field(k);
     assert_eq!(
         field("message_id"),
         Some(hearken::pipeline::timeline::TURN_MESSAGE_ID)

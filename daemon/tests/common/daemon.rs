@@ -91,6 +91,18 @@ impl Daemon {
         self.dir.join("api.sock")
     }
 
+    /// Waits (60 s at most) until the API answers on its socket.
+    pub async fn wait_for_socket(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while hearken::api::client::get(&self.socket(), "/v1/state")
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "no API socket:\n{}", self.log());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub fn wait_for_line(&self, needle: &str) {
         self.wait_for_line_within(needle, Duration::from_secs(120));
     }

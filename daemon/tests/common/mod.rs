@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod daemon;
+pub mod journal;
 pub mod rig;
 
 use std::path::{Path, PathBuf};
