@@ -346,9 +346,11 @@ fn twenty_turns_do_not_grow_threads_or_memory() {
         .map(|t| t["process"]["rss_kb"].as_u64().unwrap())
         .collect();
     eprintln!("threads {threads:?}\nrss_kb {rss:?}");
-    // Threads: the same set from the first turn on.
+    // Threads: the same set from the second turn on. At the first turn's report a thread of
+    // start-up may still be winding down (seen once in a fresh-clone run: [11, 10, 10, …]);
+    // a leak grows turn after turn, which turns 2-20 show.
     assert!(
-        threads.iter().all(|&t| t == threads[0]),
+        threads[1..].iter().all(|&t| t == threads[1]) && threads[0] >= threads[1],
         "threads changed: {threads:?}"
     );
     // Memory: ONNX Runtime's arenas settle over the first turns (measured: by turn 12), and
