@@ -158,3 +158,141 @@ async fn tcp_requests_need_the_token_and_it_is_never_logged() {
     assert!(log.contains(&listen), "the listener is logged: {log}");
     assert!(!log.contains(TOKEN), "the token is in the log:\n{log}");
 }
+
+/// A self-signed certificate for 127.0.0.1, made with the openssl command line as a user
+/// would (README, "The talk page from a phone").
+fn self_signed(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=hearken.local"])
+        .args(["-addext", "subjectAltName=DNS:hearken.local,IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    (cert, key)
+}
+
+#[tokio::test]
+async fn the_tcp_listener_serves_https_with_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed(dir.path());
+    let listen = format!("127.0.0.1:{}", free_port());
+    let daemon = start_at(
+        dir.path(),
+        &silence(),
+        None,
+        &llm_url(),
+        "",
+        &format!(
+            "listen = \"{listen}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"",
+            cert.display(),
+            key.display()
+        ),
+        &[("HEARKEN_API_TOKEN", TOKEN)],
+    );
+    daemon.wait_for_socket().await;
+    let pem = std::fs::read(&cert).unwrap();
+    let https = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .build()
+        .unwrap();
+    let url = |path: &str| format!("https://{listen}{path}");
+
+    let none = https.get(url("/v1/state")).send().await.unwrap();
+    assert_eq!(none.status(), 401, "the token is still required");
+    let page = https
+        .get(url(&format!("/?token={TOKEN}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.text().await.unwrap().contains("/v1/events"),
+        "the talk page"
+    );
+    let state = https
+        .get(url("/v1/state"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(state.status(), 200);
+
+    // Nothing is served in clear on it.
+    let clear = reqwest::Client::new()
+        .get(format!("http://{listen}/v1/state"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await;
+    assert!(
+        clear.map(|r| r.status() != 200).unwrap_or(true),
+        "plain HTTP got an answer"
+    );
+
+    // The page's event stream over TLS (wss://), as a phone's browser opens it.
+    let connector = tokio_native_tls::TlsConnector::from(
+        tokio_native_tls::native_tls::TlsConnector::builder()
+            .add_root_certificate(
+                tokio_native_tls::native_tls::Certificate::from_pem(&pem).unwrap(),
+            )
+            .build()
+            .unwrap(),
+    );
+    let tcp = tokio::net::TcpStream::connect(&listen).await.unwrap();
+    let tls = connector.connect("127.0.0.1", tcp).await.unwrap();
+    let (mut ws, _) =
+        tokio_tungstenite::client_async(format!("wss://{listen}/v1/events?token={TOKEN}"), tls)
+            .await
+            .expect("wss with the token");
+    use futures::StreamExt;
+    let first = ws.next().await.unwrap().unwrap();
+    assert!(first.to_text().unwrap().contains("\"state\""), "{first}");
+
+    let log = daemon.log();
+    assert!(log.contains(&format!("https://{listen}")), "{log}");
+    assert!(!log.contains(TOKEN), "the token is in the log:\n{log}");
+}
+
+#[test]
+fn a_certificate_that_does_not_load_is_named_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, _) = self_signed(dir.path());
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut daemon = start_at(
+        dir.path(),
+        &silence(),
+        None,
+        &llm_url(),
+        "",
+        &format!(
+            "listen = \"{listen}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"",
+            cert.display(),
+            // The certificate as its own key: a PEM file, but not a key.
+            cert.display()
+        ),
+        &[("HEARKEN_API_TOKEN", TOKEN)],
+    );
+    let (status, _) = daemon.wait(Instant::now());
+    let log = daemon.log();
+    assert!(!status.success(), "{log}");
+    assert!(
+        log.contains("api.tls_key") && log.contains(&cert.display().to_string()),
+        "names the key and the file: {log}"
+    );
+}

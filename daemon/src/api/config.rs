@@ -18,6 +18,11 @@ pub struct ApiConfig {
     pub token_env: String,
     /// File holding the token (one line), used when the variable is unset.
     pub token_file: PathBuf,
+    /// PEM certificate for the TCP listener: set with `tls_key` to serve it as HTTPS
+    /// (browsers give the talk page the microphone only over HTTPS, or on localhost).
+    pub tls_cert: PathBuf,
+    /// PKCS#8 PEM key of `tls_cert`.
+    pub tls_key: PathBuf,
     /// Clients connected at once (HTTP and WebSocket together); more are refused with 503.
     #[serde(deserialize_with = "checked::u32_in::<_, 1, 1024>")]
     pub max_clients: u32,
@@ -36,6 +41,8 @@ impl Default for ApiConfig {
             listen: String::new(),
             token_env: "HEARKEN_API_TOKEN".into(),
             token_file: PathBuf::new(),
+            tls_cert: PathBuf::new(),
+            tls_key: PathBuf::new(),
             max_clients: 16,
             max_frame_bytes: 65_536,
             token: None,
@@ -61,6 +68,24 @@ impl ApiConfig {
                     "\"{}\" is not an address and port such as \"0.0.0.0:8765\"",
                     self.listen
                 ),
+            ));
+        }
+        let (cert, key) = (
+            self.tls_cert.as_os_str().is_empty(),
+            self.tls_key.as_os_str().is_empty(),
+        );
+        if cert != key {
+            let (set, missing) = if cert {
+                ("api.tls_key", "api.tls_cert")
+            } else {
+                ("api.tls_cert", "api.tls_key")
+            };
+            return Err((missing, format!("{set} is set, so {missing} is needed too")));
+        }
+        if !cert && self.listen.is_empty() {
+            return Err((
+                "api.tls_cert",
+                "TLS is for the TCP listener, and api.listen is empty".into(),
             ));
         }
         Ok(())
@@ -116,6 +141,20 @@ mod tests {
         let config = parse("").unwrap();
         assert_eq!(config.api.socket, Path::new("/run/hearken/api.sock"));
         assert!(config.api.listen.is_empty());
+    }
+
+    #[test]
+    fn tls_needs_both_files_and_the_tcp_listener() {
+        let err = parse("[api]\nlisten = \"0.0.0.0:8765\"\ntls_cert = \"c.pem\"\n").unwrap_err();
+        assert!(err.contains("api.tls_key"), "{err}");
+        let err = parse("[api]\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n").unwrap_err();
+        assert!(
+            err.contains("api.tls_cert") && err.contains("api.listen"),
+            "{err}"
+        );
+        let ok =
+            parse("[api]\nlisten = \"0.0.0.0:8765\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n");
+        assert_eq!(ok.unwrap().api.tls_key, Path::new("k.pem"));
     }
 
     #[test]

@@ -20,6 +20,18 @@ pub enum ApiError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{key} {path}: {source}")]
+    TlsFile {
+        key: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("api.tls_cert {cert} with api.tls_key {key}: {message} (a PEM certificate and its PKCS#8 PEM key are needed)")]
+    Tls {
+        cert: PathBuf,
+        key: PathBuf,
+        message: String,
+    },
     #[error("api.listen {listen}: {source}")]
     Listen {
         listen: String,

@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 use super::auth;
 use super::config::ApiConfig;
 use super::error::{ApiError, Refusal};
+use super::tls::Tls;
 
 /// The running API; dropping it stops serving and removes the socket.
 pub struct Server {
@@ -89,7 +90,14 @@ pub async fn bind(
                     listen: config.listen.clone(),
                     source,
                 })?;
-        Some((listener, token))
+        let tls = match (
+            config.tls_cert.as_os_str().is_empty(),
+            config.tls_key.as_os_str().is_empty(),
+        ) {
+            (true, true) => None,
+            _ => Some(Tls::load(&config.tls_cert, &config.tls_key)?),
+        };
+        Some((listener, token, tls))
     };
     if !config.socket.as_os_str().is_empty() {
         let listener = bind_socket(&config.socket)
@@ -107,14 +115,28 @@ pub async fn bind(
             }
         }));
     }
-    if let Some((listener, token)) = tcp {
-        log::info!("api: listening on {} (token required)", config.listen);
+    if let Some((listener, token, tls)) = tcp {
         let app = auth::require(router, token);
-        server.tasks.push(tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                log::error!("api: the TCP listener stopped: {e}");
+        server.tasks.push(match tls {
+            Some(tls) => {
+                log::info!(
+                    "api: listening on https://{} (token required)",
+                    config.listen
+                );
+                tokio::spawn(super::tls::serve(listener, tls, app))
             }
-        }));
+            None => {
+                log::info!(
+                    "api: listening on http://{} (token required)",
+                    config.listen
+                );
+                tokio::spawn(async move {
+                    if let Err(e) = axum::serve(listener, app).await {
+                        log::error!("api: the TCP listener stopped: {e}");
+                    }
+                })
+            }
+        });
     }
     Ok(server)
 }

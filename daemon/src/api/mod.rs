@@ -14,6 +14,7 @@ mod health;
 mod listen;
 mod metrics;
 mod page;
+mod tls;
 mod voice;
 
 use std::sync::{Arc, Mutex};
