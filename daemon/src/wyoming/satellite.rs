@@ -81,12 +81,7 @@ impl Role for SatelliteRole {
 
     fn session(&self, peer: SocketAddr, out: &Outbox) -> Option<Box<dyn Session>> {
         let id = self.link.connect(peer, out.clone());
-        Some(Box::new(SatelliteSession {
-            link: self.link.clone(),
-            id,
-            incoming: None,
-            text: String::new(),
-        }))
+        Some(Box::new(SatelliteSession::new(self.link.clone(), id)))
     }
 }
 
@@ -275,9 +270,21 @@ struct SatelliteSession {
     incoming: Option<Incoming>,
     /// What HA's `synthesize` said the coming speech is.
     text: String,
+    /// Timers of this connection that went off: cancelling the last one stops the ring.
+    ringing: Vec<String>,
 }
 
 impl SatelliteSession {
+    fn new(link: Arc<Link>, id: u64) -> Self {
+        SatelliteSession {
+            link,
+            id,
+            incoming: None,
+            text: String::new(),
+            ringing: Vec::new(),
+        }
+    }
+
     fn take(&mut self, event: Event) -> Result<(), String> {
         let link = &self.link;
         match event {
@@ -367,7 +374,18 @@ impl SatelliteSession {
             ),
             Event::TimerFinished(t) => {
                 log::info!("wyoming: timer {} finished; ringing", t.id);
+                self.ringing.push(t.id);
                 link.handle.ring(true);
+            }
+            Event::TimerCancelled(t) => {
+                let before = self.ringing.len();
+                self.ringing.retain(|id| *id != t.id);
+                if self.ringing.len() < before && self.ringing.is_empty() {
+                    log::info!("wyoming: timer {} cancelled; ringing stops", t.id);
+                    link.handle.ring(false);
+                } else {
+                    log::info!("wyoming: timer {} cancelled", t.id);
+                }
             }
             other => log::debug!("wyoming: {other:?}"),
         }
@@ -401,12 +419,7 @@ mod tests {
         let link = Arc::new(Link::new(Pipeline::new().handle()));
         let (out, rx) = mpsc::unbounded_channel();
         let id = link.connect("127.0.0.1:1".parse().unwrap(), out);
-        let session = SatelliteSession {
-            link: link.clone(),
-            id,
-            incoming: None,
-            text: String::new(),
-        };
+        let session = SatelliteSession::new(link.clone(), id);
         (link, session, rx)
     }
 
