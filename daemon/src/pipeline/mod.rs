@@ -175,7 +175,7 @@ pub struct Handle {
     progress: Arc<StageProgress>,
     notices: broadcast::Sender<Notice>,
     devices: Arc<Mutex<Option<DeviceWatch>>>,
-    says: Arc<AtomicU64>,
+    announcements: Arc<AtomicU64>,
 }
 
 /// The audio devices a running loop holds, read for the API's health and metrics.
@@ -205,9 +205,6 @@ enum Control {
     RingTick,
 }
 
-/// Announcements are spoken as answers of their own, numbered apart from the listener's
-/// turns so that the state machine ignores them.
-const SAY_TURNS: u64 = 1 << 48;
 
 impl Handle {
     /// Starts a turn now, as the wake word would (barges in on an answer).
@@ -241,13 +238,18 @@ impl Handle {
     /// answer, or at once cutting the answer off with `interrupt`. Returns its id (the
     /// `say` and `say_done` notices carry it).
     pub fn say(&self, text: String, interrupt: bool) -> u64 {
-        let id = self.says.fetch_add(1, Ordering::Relaxed) + 1;
+        let id = self.announcement_turn() - ANNOUNCEMENT_TURNS;
         let _ = self.control.send(Control::Say {
             id,
             text,
             interrupt,
         });
         id
+    }
+
+    /// A turn id for an announcement (the API's `say`, Home Assistant's), each its own.
+    pub fn announcement_turn(&self) -> u64 {
+        ANNOUNCEMENT_TURNS + self.announcements.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// Notices from now on (state changes, transcripts, answer text, turn reports).
@@ -348,7 +350,7 @@ impl Pipeline {
                 progress: Arc::default(),
                 notices: notice::channel(),
                 devices: Arc::default(),
-                says: Arc::default(),
+                announcements: Arc::default(),
             },
             state_tx,
             llm_tx: Arc::new(llm_tx),
@@ -588,7 +590,7 @@ impl Pipeline {
                     if let Some(remote) = &remote {
                         remote.played(*turn);
                     }
-                    if let Some(id) = saying.take_if(|id| SAY_TURNS + *id == *turn) {
+                    if let Some(id) = saying.take_if(|id| ANNOUNCEMENT_TURNS + *id == *turn) {
                         notify(Notice::SayDone {
                             id,
                             played: played.clone(),
@@ -604,7 +606,7 @@ impl Pipeline {
                         }
                     }
                     if let Some(id) = saying {
-                        let turn = SAY_TURNS + id;
+                        let turn = ANNOUNCEMENT_TURNS + id;
                         if let Some((cancel, _)) = replies.get(&turn) {
                             cancel.cancel();
                         }
@@ -801,7 +803,7 @@ fn start_say(
     let Some((id, text)) = says.pop_front() else {
         return;
     };
-    let life = own_life(SAY_TURNS + id, reporter, replies);
+    let life = own_life(ANNOUNCEMENT_TURNS + id, reporter, replies);
     reply::speak_text(life, &text, tts.clone(), reporter.clone());
     notify(Notice::Say { id, text });
     *saying = Some(id);

@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use super::timeline::Trigger;
 
-/// Turn ids from here up are the remote's announcements, not turns of the conversation.
-pub const ANNOUNCEMENT_TURNS: u64 = 1 << 62;
+/// Turn ids from here up are announcements (the API's `say`, the remote's), spoken as
+/// answers of their own but not turns of the conversation, so the state machine ignores
+/// them. [`super::Handle::announcement_turn`] numbers them.
+pub const ANNOUNCEMENT_TURNS: u64 = 1 << 48;
 
 /// How long an answer may wait for the remote's speech before hearken answers itself.
 pub const REMOTE_ANSWER_TIMEOUT: Duration = Duration::from_secs(20);

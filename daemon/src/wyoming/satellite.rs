@@ -20,7 +20,7 @@ use super::server::{Outbox, Role, Session};
 use super::services::{artifact, check_format};
 use crate::audio::SAMPLE_RATE;
 use crate::config::Config;
-use crate::pipeline::{Handle, Remote, RemoteSpeech, Trigger, ANNOUNCEMENT_TURNS};
+use crate::pipeline::{Handle, Remote, RemoteSpeech, Trigger};
 use crate::service::notify;
 use crate::wake::WakeWordName;
 
@@ -104,7 +104,6 @@ struct LinkState {
     answered: bool,
     /// Turns and announcements whose speech HA waits to hear `played` for.
     to_report: Vec<u64>,
-    announcements: u64,
     /// Audio frames streamed for the current turn (their timestamps).
     streamed: u64,
     /// "answering locally" was said since HA was last there.
@@ -344,9 +343,8 @@ impl SatelliteSession {
                             turn
                         }
                         _ => {
-                            state.announcements += 1;
                             log::info!("wyoming: an announcement from Home Assistant");
-                            ANNOUNCEMENT_TURNS + state.announcements
+                            link.handle.announcement_turn()
                         }
                     };
                     state.to_report.push(turn);
