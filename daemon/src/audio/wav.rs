@@ -38,10 +38,24 @@ impl Audio {
             .map(|frame| frame.iter().sum::<f32>() / ch as f32)
             .collect()
     }
+
+    /// Mono at `rate` Hz.
+    pub fn mono_at(&self, rate: u32) -> Result<Vec<f32>, resample::ResampleError> {
+        resample::resample(&self.to_mono(), self.sample_rate, rate)
+    }
 }
 
 pub fn read(path: &Path) -> Result<Audio, WavError> {
-    let reader = hound::WavReader::open(path).map_err(|source| WavError::Read {
+    let file = std::fs::File::open(path).map_err(|e| WavError::Read {
+        path: path.to_owned(),
+        source: hound::Error::IoError(e),
+    })?;
+    read_from(std::io::BufReader::new(file), path)
+}
+
+/// Reads WAV data from `source`; `path` only labels messages.
+pub fn read_from(source: impl std::io::Read, path: &Path) -> Result<Audio, WavError> {
+    let reader = hound::WavReader::new(source).map_err(|source| WavError::Read {
         path: path.to_owned(),
         source,
     })?;
@@ -88,9 +102,7 @@ pub fn read(path: &Path) -> Result<Audio, WavError> {
 
 /// Reads any WAV as mono f32 at `rate` Hz.
 pub fn read_mono(path: &Path, rate: u32) -> Result<Vec<f32>, WavError> {
-    let audio = read(path)?;
-    let mono = audio.to_mono();
-    resample::resample(&mono, audio.sample_rate, rate).map_err(|e| WavError::Format {
+    read(path)?.mono_at(rate).map_err(|e| WavError::Format {
         path: path.to_owned(),
         message: e.to_string(),
     })
