@@ -259,10 +259,11 @@ fn strip_links(text: &str) -> String {
 
 /// One whitespace-separated word, with symbols espeak-ng misreads or skips written out.
 fn spoken_word(word: &str) -> String {
-    let lower = word.to_lowercase();
-    let trimmed = lower.trim_end_matches([',', ';', ':', '!', '?']);
-    let punct = &word[trimmed.len().min(word.len())..];
-    let replaced = match trimmed {
+    // Split before lower-casing: lower case can be shorter or longer ("K" KELVIN SIGN is
+    // three bytes, "k" one), so offsets into the lower-cased word do not fit `word`.
+    let bare = word.trim_end_matches([',', ';', ':', '!', '?']);
+    let punct = &word[bare.len()..];
+    let replaced = match bare.to_lowercase().as_str() {
         "e.g." | "e.g" => Some("for example"),
         "i.e." | "i.e" => Some("that is"),
         "etc." => Some("et cetera"),
@@ -399,6 +400,17 @@ mod tests {
         let got = chunks_by_char(&long);
         assert_eq!(got.len(), 3, "{got:?}");
         assert_eq!(got[2], "and then it ended.");
+    }
+
+    /// Found by fuzzing: letters whose lower case is shorter (KELVIN SIGN, OHM SIGN)
+    /// made the trailing punctuation's offset fall inside a character, and speaking panicked.
+    #[test]
+    fn letters_that_shrink_in_lower_case_keep_their_punctuation() {
+        assert_eq!(
+            speakable("\u{212A}\u{212A}é, \u{2126}!"),
+            "\u{212A}\u{212A}é, \u{2126}!"
+        );
+        assert_eq!(speakable("\u{212A}e.g.,"), "\u{212A}e.g.,");
     }
 
     #[test]
