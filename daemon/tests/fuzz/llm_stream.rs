@@ -197,6 +197,11 @@ fn well_formed(body: &[u8]) -> Option<(String, bool)> {
             continue;
         }
         let chunk: serde_json::Value = serde_json::from_str(data).ok()?;
+        // Written back the same: no duplicate keys (the last would win here; the client
+        // refuses them), no odd spacing.
+        if serde_json::to_string(&chunk).ok()? != data {
+            return None;
+        }
         let object = chunk.as_object()?;
         if object.len() != 5
             || !object.get("id")?.is_string()
