@@ -74,10 +74,21 @@ pub fn read_from(source: impl std::io::Read, path: &Path) -> Result<Audio, WavEr
         source,
     };
     let samples: Vec<f32> = match (spec.sample_format, spec.bits_per_sample) {
-        (hound::SampleFormat::Float, 32) => reader
-            .into_samples::<f32>()
-            .collect::<Result<_, _>>()
-            .map_err(read_err)?,
+        (hound::SampleFormat::Float, 32) => {
+            let samples: Vec<f32> = reader
+                .into_samples::<f32>()
+                .collect::<Result<_, _>>()
+                .map_err(read_err)?;
+            // NaN or infinity is no sound; downstream it would silence or poison whole
+            // filter windows (resampler, features) instead of one sample.
+            if let Some(i) = samples.iter().position(|s| !s.is_finite()) {
+                return Err(WavError::Format {
+                    path: path.to_owned(),
+                    message: format!("sample {i} is {}, not a level", samples[i]),
+                });
+            }
+            samples
+        }
         (hound::SampleFormat::Int, bits @ 8..=32) => {
             let scale = 1.0 / (1u64 << (bits - 1)) as f32;
             reader
@@ -155,6 +166,25 @@ mod tests {
             .collect();
         write_i16(&path, 16_000, 1, &samples).unwrap();
         assert_eq!(read_16k_i16(&path).unwrap(), samples);
+    }
+
+    /// Found by fuzzing: a float WAV holding NaN was read as if it were sound.
+    #[test]
+    fn a_float_sample_that_is_not_a_number_is_refused() {
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 16_000,
+            bits_per_sample: 32,
+            sample_format: hound::SampleFormat::Float,
+        };
+        let mut bytes = std::io::Cursor::new(Vec::new());
+        let mut writer = hound::WavWriter::new(&mut bytes, spec).unwrap();
+        for s in [0.0, 0.5, f32::NAN, f32::INFINITY] {
+            writer.write_sample(s).unwrap();
+        }
+        writer.finalize().unwrap();
+        let err = read_from(&bytes.into_inner()[..], Path::new("nan.wav")).unwrap_err();
+        assert_eq!(err.to_string(), "WAV nan.wav: sample 2 is NaN, not a level");
     }
 
     #[test]
