@@ -14,6 +14,9 @@ pub enum WavError {
     Format { path: PathBuf, message: String },
 }
 
+/// Sample rates a WAV file may have: telephone-band lows to the highest converters.
+const RATES: std::ops::RangeInclusive<u32> = 1_000..=768_000;
+
 /// Audio as read from a file: interleaved samples scaled to [-1, 1].
 #[derive(Debug, Clone)]
 pub struct Audio {
@@ -66,6 +69,19 @@ pub fn read_from(source: impl std::io::Read, path: &Path) -> Result<Audio, WavEr
             message: format!(
                 "its header says {} Hz and {} channel(s); neither may be 0",
                 spec.sample_rate, spec.channels
+            ),
+        });
+    }
+    // A header's rate is trusted by the resampler: 1 Hz would make 16 000 outputs of every
+    // sample and hang start-up on a corrupt earcon.
+    if !RATES.contains(&spec.sample_rate) {
+        return Err(WavError::Format {
+            path: path.to_owned(),
+            message: format!(
+                "its header says {} Hz; recordings are {} to {} Hz",
+                spec.sample_rate,
+                RATES.start(),
+                RATES.end()
             ),
         });
     }
@@ -185,6 +201,20 @@ mod tests {
         writer.finalize().unwrap();
         let err = read_from(&bytes.into_inner()[..], Path::new("nan.wav")).unwrap_err();
         assert_eq!(err.to_string(), "WAV nan.wav: sample 2 is NaN, not a level");
+    }
+
+    /// Found by fuzzing (the WAV target ran at 34 inputs a second): an 11 Hz header made
+    /// reading 200 frames take 30 ms, and a 1 Hz one would hang for minutes.
+    #[test]
+    fn an_absurd_sample_rate_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("slow.wav");
+        write_i16(&path, 1, 1, &[0; 8000]).unwrap();
+        let err = read_mono(&path, 16_000).unwrap_err().to_string();
+        assert!(
+            err.ends_with("slow.wav: its header says 1 Hz; recordings are 1000 to 768000 Hz"),
+            "{err}"
+        );
     }
 
     #[test]
