@@ -3,6 +3,7 @@
 //! before, and stacked byte mutations. Every panic, slow input or fatal signal leaves its
 //! input in the output folder, ready to become a regression file in `corpus/<target>/`.
 
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -324,13 +325,17 @@ pub fn fuzz(target: &Target, budget: Duration, seed: u64, out: &Path) -> Report 
             Ok(()) => None,
         };
         if let Some((at, message)) = failure {
-            if !report.failures.contains_key(&at) {
+            if let Entry::Vacant(slot) = report.failures.entry(at) {
                 let file = dir.join(format!("crash-{:016x}", hash(&data)));
                 std::fs::write(&file, &data).expect("save the failing input");
                 let first = message.lines().next().unwrap_or("");
-                eprintln!("fuzz {}: new failure at {at}: {first}", target.name);
+                eprintln!(
+                    "fuzz {}: new failure at {}: {first}",
+                    target.name,
+                    slot.key()
+                );
                 eprintln!("  input saved as {}", file.display());
-                report.failures.insert(at, file);
+                slot.insert(file);
             }
         } else if pool.len() < 512 && rng.chance(64) {
             // No coverage to guide us; keeping a few survivors still compounds mutations.

@@ -207,10 +207,10 @@ fn well_formed(body: &[u8]) -> Option<(String, bool)> {
             || !object.get("id")?.is_string()
             || !object.get("model")?.is_string()
             || object.get("object")? != "chat.completion.chunk"
-            || !object
+            || object
                 .get("created")?
                 .as_u64()
-                .is_some_and(|c| c <= u32::MAX as u64)
+                .is_none_or(|c| c > u32::MAX as u64)
         {
             return None;
         }
