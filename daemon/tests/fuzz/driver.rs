@@ -266,7 +266,7 @@ pub fn fuzz(target: &Target, budget: Duration, seed: u64, out: &Path) -> Report 
         std::env::var("FUZZ_SLOW_MS")
             .ok()
             .and_then(|v| v.parse().ok())
-            .unwrap_or(2_000),
+            .unwrap_or(target.slow_ms),
     );
     // A hung input never returns: a watchdog saves it and ends the process.
     let started_exec = Arc::new(Mutex::new(None::<(Instant, Vec<u8>)>));
