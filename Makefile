@@ -7,7 +7,7 @@ ROOT := $(CURDIR)
 export HEARKEN_MODELS_DIR := $(ROOT)/.hearken/models
 CONFIG ?= config/dev.toml
 
-.PHONY: run test setup build lint lint-systemd lint-deb unit bench clean deb deb-check
+.PHONY: run test setup build lint lint-systemd lint-deb unit bench clean deb deb-check fuzz
 
 setup:
 	scripts/setup
@@ -48,6 +48,18 @@ deb:
 deb-check:
 	scripts/setup --deb
 	scripts/check-deb
+
+# Fuzzing (daemon/tests/fuzz): each target for FUZZ_SECONDS, one after another, printing its
+# time and executions; failing inputs land in $CARGO_TARGET_DIR/fuzz/<target>/. `make test`
+# runs only the kept corpus (daemon/tests/fuzz/corpus), in seconds.
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?= config wav llm_stream chunker speakable phonemize
+fuzz: setup
+	cargo test --locked --test fuzz --no-run
+	status=0; for target in $(FUZZ_TARGETS); do \
+	  FUZZ_TARGET=$$target FUZZ_SECONDS=$(FUZZ_SECONDS) \
+	    cargo test --locked --test fuzz -- --ignored --exact fuzz --nocapture --quiet || status=1; \
+	done; exit $$status
 
 bench: setup
 	scripts/setup --reference

@@ -14,6 +14,9 @@ pub enum WavError {
     Format { path: PathBuf, message: String },
 }
 
+/// Sample rates a WAV file may have: telephone-band lows to the highest converters.
+const RATES: std::ops::RangeInclusive<u32> = 1_000..=768_000;
+
 /// Audio as read from a file: interleaved samples scaled to [-1, 1].
 #[derive(Debug, Clone)]
 pub struct Audio {
@@ -38,10 +41,24 @@ impl Audio {
             .map(|frame| frame.iter().sum::<f32>() / ch as f32)
             .collect()
     }
+
+    /// Mono at `rate` Hz.
+    pub fn mono_at(&self, rate: u32) -> Result<Vec<f32>, resample::ResampleError> {
+        resample::resample(&self.to_mono(), self.sample_rate, rate)
+    }
 }
 
 pub fn read(path: &Path) -> Result<Audio, WavError> {
-    let reader = hound::WavReader::open(path).map_err(|source| WavError::Read {
+    let file = std::fs::File::open(path).map_err(|e| WavError::Read {
+        path: path.to_owned(),
+        source: hound::Error::IoError(e),
+    })?;
+    read_from(std::io::BufReader::new(file), path)
+}
+
+/// Reads WAV data from `source`; `path` only labels messages.
+pub fn read_from(source: impl std::io::Read, path: &Path) -> Result<Audio, WavError> {
+    let reader = hound::WavReader::new(source).map_err(|source| WavError::Read {
         path: path.to_owned(),
         source,
     })?;
@@ -55,15 +72,39 @@ pub fn read(path: &Path) -> Result<Audio, WavError> {
             ),
         });
     }
+    // A header's rate is trusted by the resampler: 1 Hz would make 16 000 outputs of every
+    // sample and hang start-up on a corrupt earcon.
+    if !RATES.contains(&spec.sample_rate) {
+        return Err(WavError::Format {
+            path: path.to_owned(),
+            message: format!(
+                "its header says {} Hz; recordings are {} to {} Hz",
+                spec.sample_rate,
+                RATES.start(),
+                RATES.end()
+            ),
+        });
+    }
     let read_err = |source| WavError::Read {
         path: path.to_owned(),
         source,
     };
     let samples: Vec<f32> = match (spec.sample_format, spec.bits_per_sample) {
-        (hound::SampleFormat::Float, 32) => reader
-            .into_samples::<f32>()
-            .collect::<Result<_, _>>()
-            .map_err(read_err)?,
+        (hound::SampleFormat::Float, 32) => {
+            let samples: Vec<f32> = reader
+                .into_samples::<f32>()
+                .collect::<Result<_, _>>()
+                .map_err(read_err)?;
+            // NaN or infinity is no sound; downstream it would silence or poison whole
+            // filter windows (resampler, features) instead of one sample.
+            if let Some(i) = samples.iter().position(|s| !s.is_finite()) {
+                return Err(WavError::Format {
+                    path: path.to_owned(),
+                    message: format!("sample {i} is {}, not a level", samples[i]),
+                });
+            }
+            samples
+        }
         (hound::SampleFormat::Int, bits @ 8..=32) => {
             let scale = 1.0 / (1u64 << (bits - 1)) as f32;
             reader
@@ -88,9 +129,7 @@ pub fn read(path: &Path) -> Result<Audio, WavError> {
 
 /// Reads any WAV as mono f32 at `rate` Hz.
 pub fn read_mono(path: &Path, rate: u32) -> Result<Vec<f32>, WavError> {
-    let audio = read(path)?;
-    let mono = audio.to_mono();
-    resample::resample(&mono, audio.sample_rate, rate).map_err(|e| WavError::Format {
+    read(path)?.mono_at(rate).map_err(|e| WavError::Format {
         path: path.to_owned(),
         message: e.to_string(),
     })
@@ -143,6 +182,39 @@ mod tests {
             .collect();
         write_i16(&path, 16_000, 1, &samples).unwrap();
         assert_eq!(read_16k_i16(&path).unwrap(), samples);
+    }
+
+    /// Found by fuzzing: a float WAV holding NaN was read as if it were sound.
+    #[test]
+    fn a_float_sample_that_is_not_a_number_is_refused() {
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 16_000,
+            bits_per_sample: 32,
+            sample_format: hound::SampleFormat::Float,
+        };
+        let mut bytes = std::io::Cursor::new(Vec::new());
+        let mut writer = hound::WavWriter::new(&mut bytes, spec).unwrap();
+        for s in [0.0, 0.5, f32::NAN, f32::INFINITY] {
+            writer.write_sample(s).unwrap();
+        }
+        writer.finalize().unwrap();
+        let err = read_from(&bytes.into_inner()[..], Path::new("nan.wav")).unwrap_err();
+        assert_eq!(err.to_string(), "WAV nan.wav: sample 2 is NaN, not a level");
+    }
+
+    /// Found by fuzzing (the WAV target ran at 34 inputs a second): an 11 Hz header made
+    /// reading 200 frames take 30 ms, and a 1 Hz one would hang for minutes.
+    #[test]
+    fn an_absurd_sample_rate_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("slow.wav");
+        write_i16(&path, 1, 1, &[0; 8000]).unwrap();
+        let err = read_mono(&path, 16_000).unwrap_err().to_string();
+        assert!(
+            err.ends_with("slow.wav: its header says 1 Hz; recordings are 1000 to 768000 Hz"),
+            "{err}"
+        );
     }
 
     #[test]

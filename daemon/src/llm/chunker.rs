@@ -190,19 +190,22 @@ pub fn speakable(raw: &str) -> String {
     let text = strip_links(&text);
     let mut words = Vec::new();
     for word in text.split_whitespace() {
-        let lower = word.to_lowercase();
-        if lower.starts_with("http://")
-            || lower.starts_with("https://")
-            || lower.starts_with("www.")
-        {
+        if is_link(word) {
             continue;
         }
-        words.push(spoken_word(word));
+        // Written-out symbols can set a link apart: "a&https://x" → "a and https://x".
+        let spoken = spoken_word(word);
+        words.extend(
+            spoken
+                .split_whitespace()
+                .filter(|w| !is_link(w))
+                .map(str::to_string),
+        );
     }
     let text = words.join(" ");
     let text: String = text
         .chars()
-        .filter(|&c| !is_emoji(c) && !matches!(c, '*' | '_' | '`' | '#' | '~' | '|'))
+        .filter(|&c| !is_emoji(c) && !is_markup(c))
         .collect();
     let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
     // Removed emoji or links can leave "all ." behind.
@@ -214,6 +217,23 @@ pub fn speakable(raw: &str) -> String {
         out.push(c);
     }
     out
+}
+
+/// A URL, also in bold, quotes or brackets (`**https://…**`, `(www.…`) or with emoji in it
+/// (removed later, they would join its parts): spoken aloud it is letters and slashes.
+fn is_link(word: &str) -> bool {
+    let bare: String = word
+        .chars()
+        .filter(|&c| !is_markup(c) && !is_emoji(c))
+        .collect();
+    let bare = bare
+        .trim_start_matches(|c: char| !c.is_alphanumeric())
+        .to_lowercase();
+    bare.starts_with("http://") || bare.starts_with("https://") || bare.starts_with("www.")
+}
+
+fn is_markup(c: char) -> bool {
+    matches!(c, '*' | '_' | '`' | '#' | '~' | '|')
 }
 
 /// Headings, quotes and list bullets at the start of a line.
@@ -259,10 +279,11 @@ fn strip_links(text: &str) -> String {
 
 /// One whitespace-separated word, with symbols espeak-ng misreads or skips written out.
 fn spoken_word(word: &str) -> String {
-    let lower = word.to_lowercase();
-    let trimmed = lower.trim_end_matches([',', ';', ':', '!', '?']);
-    let punct = &word[trimmed.len().min(word.len())..];
-    let replaced = match trimmed {
+    // Split before lower-casing: lower case can be shorter or longer ("K" KELVIN SIGN is
+    // three bytes, "k" one), so offsets into the lower-cased word do not fit `word`.
+    let bare = word.trim_end_matches([',', ';', ':', '!', '?']);
+    let punct = &word[bare.len()..];
+    let replaced = match bare.to_lowercase().as_str() {
         "e.g." | "e.g" => Some("for example"),
         "i.e." | "i.e" => Some("that is"),
         "etc." => Some("et cetera"),
@@ -399,6 +420,26 @@ mod tests {
         let got = chunks_by_char(&long);
         assert_eq!(got.len(), 3, "{got:?}");
         assert_eq!(got[2], "and then it ended.");
+    }
+
+    /// Found by fuzzing: letters whose lower case is shorter (KELVIN SIGN, OHM SIGN)
+    /// made the trailing punctuation's offset fall inside a character, and speaking panicked.
+    #[test]
+    fn letters_that_shrink_in_lower_case_keep_their_punctuation() {
+        assert_eq!(
+            speakable("\u{212A}\u{212A}é, \u{2126}!"),
+            "\u{212A}\u{212A}é, \u{2126}!"
+        );
+        assert_eq!(speakable("\u{212A}e.g.,"), "\u{212A}e.g.,");
+    }
+
+    /// Found by fuzzing: a link behind markup or an invisible character was read out.
+    #[test]
+    fn links_in_bold_brackets_or_after_a_zero_width_space_are_not_read() {
+        assert_eq!(
+            speakable("See **https://example.com** (www.example.com) or \u{200B}http://x.y, ww👍w.x.y, a&https://x.y now."),
+            "See or a and now."
+        );
     }
 
     #[test]
