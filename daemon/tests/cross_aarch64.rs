@@ -46,7 +46,9 @@ fn aarch64_hearken() -> Option<Command> {
         return None;
     }
     let mut cmd = Command::new(repo_root().join("cross/run"));
-    cmd.arg(bin).env_remove("HEARKEN_CONFIG").env_remove("RUST_LOG");
+    cmd.arg(bin)
+        .env_remove("HEARKEN_CONFIG")
+        .env_remove("RUST_LOG");
     Some(cmd)
 }
 
@@ -121,7 +123,10 @@ fn wake_run(out: &Output) -> WakeRun {
                 .iter()
                 .map(|(w, s)| (w.clone(), s.as_f64().unwrap()))
                 .collect();
-            (line["file"].as_str().unwrap().to_string(), (detections, maxes))
+            (
+                line["file"].as_str().unwrap().to_string(),
+                (detections, maxes),
+            )
         })
         .collect()
 }
@@ -175,7 +180,10 @@ fn wake_detections_and_scores_match_x86() {
                 a.2
             );
         }
-        assert_eq!(x_max.keys().collect::<Vec<_>>(), a_max.keys().collect::<Vec<_>>());
+        assert_eq!(
+            x_max.keys().collect::<Vec<_>>(),
+            a_max.keys().collect::<Vec<_>>()
+        );
         for (word, x) in x_max {
             let a = a_max[word];
             assert!(
@@ -204,7 +212,13 @@ fn whisper_transcripts_match_x86() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), "[asr]\nmodel = \"asr-whisper-tiny.en\"\n");
     let wavs: Vec<PathBuf> = librivox_wavs().into_iter().skip(1).take(2).collect();
-    let mut args = vec!["--config", config.to_str().unwrap(), "transcribe", "--whole", "--json"];
+    let mut args = vec![
+        "--config",
+        config.to_str().unwrap(),
+        "transcribe",
+        "--whole",
+        "--json",
+    ];
     args.extend(wavs.iter().map(|w| w.to_str().unwrap()));
     let (x86, arm) = both(arm, &args);
     let (x86, arm) = (transcripts(&x86), transcripts(&arm));
@@ -212,13 +226,15 @@ fn whisper_transcripts_match_x86() {
     assert_eq!(x86.len(), wavs.len());
     assert_eq!(x86, arm);
     // And both are what sherpa-onnx's Python package hears (asr_whisper.rs keeps the list).
-    let reference: Value = serde_json::from_str(
-        &std::fs::read_to_string(fixture("asr/reference.json")).unwrap(),
-    )
-    .unwrap();
+    let reference: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("asr/reference.json")).unwrap())
+            .unwrap();
     for (wav, heard) in wavs.iter().zip(&arm) {
         let name = wav.file_name().unwrap().to_str().unwrap();
-        assert_eq!(heard.trim(), reference["whisper"][name].as_str().unwrap().trim());
+        assert_eq!(
+            heard.trim(),
+            reference["whisper"][name].as_str().unwrap().trim()
+        );
     }
 }
 
@@ -242,7 +258,14 @@ fn aarch64_voice_is_understood() {
     let x86_wav = dir.path().join("x86_64.wav");
     ok(
         "x86_64 hearken say",
-        run_hearken(&["--config", config, "say", sentence, "--out", x86_wav.to_str().unwrap()]),
+        run_hearken(&[
+            "--config",
+            config,
+            "say",
+            sentence,
+            "--out",
+            x86_wav.to_str().unwrap(),
+        ]),
     );
     // The aarch64 voice, heard by the x86_64 recogniser (its own is compared above).
     let out = ok(
@@ -284,7 +307,9 @@ fn aarch64_simulated_turn_answers() {
     .unwrap();
     let config = write_config(
         dir.path(),
-        &format!("[llm]\nbase_url = \"{url}\"\nmax_tokens = 48\n[service]\nlog_target = \"stderr\"\n"),
+        &format!(
+            "[llm]\nbase_url = \"{url}\"\nmax_tokens = 48\n[service]\nlog_target = \"stderr\"\n"
+        ),
     );
     let reply = dir.path().join("reply.wav");
     let out = ok(
