@@ -68,7 +68,7 @@ cross-smoke: cross
 # scripts/setup --cross). Hours on two cores: not part of `make test`.
 cross-test: cross
 	trap 'scripts/local-llm stop' EXIT; source cross/env; \
-	  cargo test --locked --no-fail-fast --target $$CROSS_TARGET
+	  cross_cargo test --locked --no-fail-fast --target $$CROSS_TARGET
 
 # The SD-card image (image/): Debian 12 arm64 with the arm64 .deb, its models and first-boot
 # set-up; $CARGO_TARGET_DIR/image/hearken-arm64.img.xz (+ .sha256). Root; tens of minutes.

@@ -283,11 +283,14 @@ fn aarch64_voice_is_understood() {
     let (errors, words) = word_errors(sentence, &heard);
     println!("said {sentence:?}, heard {heard:?}: {errors}/{words} word errors");
     assert!(errors <= 1, "said {sentence:?}, heard {heard:?}");
-    // Same phonemes and durations: the two renderings are the same length to within 1 %.
+    // Same phonemes and durations: the two renderings are the same length to within 3 %.
+    // Piper's duration predictor draws noise (noise_w) and rounds each phoneme up to whole
+    // 256-sample frames, so two renderings differ by a few frames (measured: 45568 samples
+    // on aarch64, 45056 on x86_64, 1.1 %); a wrong phoneme string or speed is far more.
     let (a, x) = (wav::read(&arm_wav).unwrap(), wav::read(&x86_wav).unwrap());
     let (a, x) = (a.to_mono().len() as f64, x.to_mono().len() as f64);
     println!("samples: aarch64 {a}, x86_64 {x}");
-    assert!((a - x).abs() <= 0.01 * x, "aarch64 {a} samples, x86_64 {x}");
+    assert!((a - x).abs() <= 0.03 * x, "aarch64 {a} samples, x86_64 {x}");
 }
 
 #[test]
