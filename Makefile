@@ -7,7 +7,8 @@ ROOT := $(CURDIR)
 export HEARKEN_MODELS_DIR := $(ROOT)/.hearken/models
 CONFIG ?= config/dev.toml
 
-.PHONY: run test setup build lint lint-systemd lint-deb unit bench clean deb deb-check fuzz
+.PHONY: run test setup build lint lint-systemd lint-deb unit bench clean deb deb-check fuzz \
+	cross cross-smoke cross-test image image-test
 
 setup:
 	scripts/setup
@@ -37,9 +38,12 @@ test: lint lint-systemd lint-deb unit
 
 # The Debian package, hearken_<version>_<arch>.deb, in $CARGO_TARGET_DIR (or target)/debian/.
 # Set-up adds cargo-deb and lintian (`scripts/setup --deb`).
+# ARCH=arm64: the same package from the aarch64 build (cross/), in
+# $CARGO_TARGET_DIR/aarch64-unknown-linux-gnu/debian/.
+ARCH ?= $(shell dpkg --print-architecture)
 deb:
-	scripts/setup --deb
-	scripts/deb
+	scripts/setup --deb $(if $(filter arm64,$(ARCH)),--cross)
+	scripts/deb $(ARCH)
 
 # The package checked: contents, Depends, maintainer scripts, lintian (no errors), and the
 # unpacked binary's `hearken check` on the packaged config and libraries. Not part of
@@ -60,6 +64,35 @@ fuzz: setup
 	  FUZZ_TARGET=$$target FUZZ_SECONDS=$(FUZZ_SECONDS) \
 	    cargo test --locked --test fuzz -- --ignored --exact fuzz --nocapture --quiet || status=1; \
 	done; exit $$status
+
+# The aarch64 build on this x86_64 host from Debian packages (cross/README.md):
+# $CARGO_TARGET_DIR (or target)/aarch64-unknown-linux-gnu/release/hearken.
+cross:
+	scripts/setup --cross
+	cross/build
+
+# The aarch64 binary under qemu-user, compared with the x86_64 build on the same models and
+# recordings (daemon/tests/cross_aarch64.rs).
+cross-smoke: cross
+	trap 'scripts/local-llm stop' EXIT; HEARKEN_CROSS_REQUIRED=1 cargo test --locked --test cross_aarch64
+
+# Every test built for aarch64 and run under qemu-user (binfmt_misc, set up by
+# scripts/setup --cross). Hours on two cores: not part of `make test`.
+cross-test: cross
+	trap 'scripts/local-llm stop' EXIT; source cross/env; \
+	  cross_cargo test --locked --no-fail-fast --target $$CROSS_TARGET
+
+# The SD-card image (image/): Debian 12 arm64 with the arm64 .deb, its models and first-boot
+# set-up; $CARGO_TARGET_DIR/image/hearken-arm64.img.xz (+ .sha256). Root; tens of minutes.
+image:
+	scripts/setup --image --deb
+	image/build "$$(scripts/deb arm64 | tail -n1)"
+
+# Boots that image under qemu-system-aarch64 -M virt until hearken is READY, answers
+# `hearken status` and holds a simulated turn (serial log: $CARGO_TARGET_DIR/image/boot-test.log).
+image-test:
+	scripts/setup --image
+	trap 'scripts/local-llm stop' EXIT; image/boot-test
 
 bench: setup
 	scripts/setup --reference
