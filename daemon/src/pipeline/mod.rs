@@ -205,7 +205,6 @@ enum Control {
     RingTick,
 }
 
-
 impl Handle {
     /// Starts a turn now, as the wake word would (barges in on an answer).
     pub fn push_to_talk(&self) {
