@@ -31,6 +31,8 @@ pub const MARGIN_MS: u32 = 25;
 pub trait EchoCanceller: Send {
     fn cancel(&mut self, mic: &[i16], far: &[i16], out: &mut [i16]);
     fn name(&self) -> &'static str;
+    /// How many samples the output lags the microphone (a post-filter's overlap-add).
+    fn latency(&self) -> usize;
 }
 
 /// The configured canceller.
@@ -40,8 +42,8 @@ pub fn canceller(cfg: &AecConfig) -> Box<dyn EchoCanceller> {
 
 /// Cancels a whole recording pair offline (`hearken aec-test`, the benchmark): `far` is what
 /// was played, `mic` what was captured, its echo `delay` samples behind `far`. The reference
-/// is given [`MARGIN_MS`] early, as the live path does. Returns the output and the time the
-/// canceller took.
+/// is given [`MARGIN_MS`] early, as the live path does. Returns the output, lined up with
+/// `mic` (the canceller's latency taken out), and the time the canceller took.
 pub fn cancel_recording(
     canceller: &mut dyn EchoCanceller,
     far: &[i16],
@@ -69,5 +71,8 @@ pub fn cancel_recording(
         canceller.cancel(m, &reference, o);
         spent += t.elapsed();
     }
+    let latency = canceller.latency().min(out.len());
+    out.drain(..latency);
+    out.resize(out.len() + latency, 0);
     (out, spent)
 }
