@@ -34,7 +34,12 @@ pub struct Report {
 /// `echo` is what the far end put into the microphone (mic − near, when known; otherwise
 /// the microphone itself); `near` the clean near end, if known.
 pub fn report(mic: &[i16], out: &[i16], echo: &[i16], near: Option<&[i16]>, skip_s: f64) -> Report {
-    let frames = mic.len().min(out.len()) / FRAME;
+    let len = mic
+        .len()
+        .min(out.len())
+        .min(echo.len())
+        .min(near.map_or(usize::MAX, <[i16]>::len));
+    let frames = len / FRAME;
     let skip = (skip_s * 100.0) as usize;
     let (mut far_mic, mut far_out, mut far_n) = (0.0, 0.0, 0);
     let (mut dt_near, mut dt_out, mut dt_err, mut dt_n) = (0.0, 0.0, 0.0, 0);

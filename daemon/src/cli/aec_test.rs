@@ -66,6 +66,11 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         }
         (None, None) => unreachable!("clap requires --mic or --room"),
     };
+    // The clean near end lined up with the microphone, silence past its end.
+    let near = near.map(|mut n| {
+        n.resize(mic.len(), 0);
+        n
+    });
     if mic.len() < FRAME {
         bail!(
             "{}: shorter than one 10 ms frame",
