@@ -24,10 +24,11 @@ fn serial() -> MutexGuard<'static, ()> {
 /// than the user across the room.
 const ROOM: &str = "delay_ms=80,rt60=0.3,gain_db=8";
 
-/// hearken asked for a story (Piper's voice), then, 6 s later, "Alexa, what is the capital of
-/// France?" in espeak-ng's voice while the story plays.
+/// hearken asked for a story (Piper's voice), then, 14 s later, "Alexa, what is the capital
+/// of France?" in espeak-ng's voice while the story plays (the LLM on two busy cores took up
+/// to 10 s to start it).
 fn story_then_another_voice(dir: &Path) -> PathBuf {
-    let mut samples = common::rig::conversation(&[Part::Say("alexa_story"), Part::Silence(6.0)]);
+    let mut samples = common::rig::conversation(&[Part::Say("alexa_story"), Part::Silence(14.0)]);
     let other = repo_root()
         .join("daemon/tests/fixtures/wake/clips/demo_alexa_capital__espeak-rp__clean.wav");
     samples.extend(wav::read_16k_i16(&other).unwrap());
@@ -91,7 +92,9 @@ fn another_voice_interrupts_through_the_echo_only_when_it_is_cancelled() {
     assert_eq!(turns.len(), 2, "{turns:?}");
     let (story, capital) = (&turns[0], &turns[1]);
     assert!(transcript(story).contains("dragon"), "{story}");
+    // Interrupted while playing: part of the story was spoken.
     assert_eq!(story["interrupted"], true, "{story}");
+    assert!(story["timeline"]["first_sample_written_ms"].is_number(), "{story}");
     assert_eq!(capital["wake_word"], "alexa", "{capital}");
     assert!(transcript(capital).contains("capital"), "{capital}");
     assert!(!capital["reply"].as_str().unwrap_or_default().is_empty());
@@ -99,6 +102,10 @@ fn another_voice_interrupts_through_the_echo_only_when_it_is_cancelled() {
     // The same recording and room without the canceller: the story drowns the other voice.
     let turns = simulate(dir.path(), "[aec]\nenabled = false\n", &input);
     assert!(transcript(&turns[0]).contains("dragon"), "{turns:?}");
+    assert!(
+        turns[0]["timeline"]["first_sample_written_ms"].is_number(),
+        "the story never played: {turns:?}"
+    );
     assert_eq!(turns[0]["interrupted"], false, "{turns:?}");
 }
 
