@@ -80,10 +80,10 @@ mod tests {
             .collect();
         let delay = 1234;
         let mut mic = vec![0i16; far.len()];
-        for i in delay..mic.len() {
-            mic[i] = far[i - delay] / 3;
+        for (m, f) in mic[delay..].iter_mut().zip(&far) {
+            *m = f / 3;
         }
         assert_eq!(estimate(&far, &mic, 4800), Some(delay));
-        assert_eq!(estimate(&vec![0; 80_000], &mic, 4800), None);
+        assert_eq!(estimate(&[0; 80_000], &mic, 4800), None);
     }
 }

@@ -120,7 +120,7 @@ mod tests {
     #[test]
     fn a_full_ring_drops_whole_periods() {
         let (mut w, mut r) = channel(100, 16_000);
-        let big = vec![7i16; 4096];
+        let big = [7i16; 4096];
         assert!(w.publish(Instant::now(), 16_000, &big));
         assert!(!w.publish(Instant::now(), 16_000, &[1]));
         assert_eq!(r.dropped(), 1);

@@ -219,7 +219,7 @@ mod tests {
         };
         let mut far = vec![0i16; 16_000];
         far[0] = 20_000;
-        let mic = mix(&room, &far, &vec![0i16; 16_000]);
+        let mic = mix(&room, &far, &[0i16; 16_000]);
         assert!(mic[..800].iter().all(|&s| s == 0));
         assert!(mic[800] > 1000, "direct path at 50 ms: {}", mic[800]);
         let energy = |s: &[i16]| s.iter().map(|&x| (x as f64).powi(2)).sum::<f64>();

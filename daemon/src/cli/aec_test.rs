@@ -45,13 +45,13 @@ pub struct Args {
     json: bool,
 }
 
-fn read(path: &PathBuf) -> anyhow::Result<Vec<i16>> {
+fn read(path: &std::path::Path) -> anyhow::Result<Vec<i16>> {
     Ok(wav::read_16k_i16(path)?)
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let far = read(&args.far)?;
-    let near = args.near.as_ref().map(read).transpose()?;
+    let near = args.near.as_deref().map(read).transpose()?;
     let mic = match (&args.mic, &args.room) {
         (Some(mic), _) => read(mic)?,
         (None, Some(room)) => {
