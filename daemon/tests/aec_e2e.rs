@@ -95,7 +95,10 @@ fn another_voice_interrupts_through_the_echo_only_when_it_is_cancelled() {
     assert!(transcript(story).contains("dragon"), "{story}");
     // Interrupted while playing: part of the story was spoken.
     assert_eq!(story["interrupted"], true, "{story}");
-    assert!(story["timeline"]["first_sample_written_ms"].is_number(), "{story}");
+    assert!(
+        story["timeline"]["first_sample_written_ms"].is_number(),
+        "{story}"
+    );
     assert_eq!(capital["wake_word"], "alexa", "{capital}");
     assert!(transcript(capital).contains("capital"), "{capital}");
     assert!(!capital["reply"].as_str().unwrap_or_default().is_empty());
