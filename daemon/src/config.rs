@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{api, asr, audio, hw, llm, models, pipeline, service, tts, turn, vad, wake, wyoming};
+use crate::{
+    aec, api, asr, audio, hw, llm, models, pipeline, service, tts, turn, vad, wake, wyoming,
+};
 
 pub mod checked;
 mod locate;
@@ -22,6 +24,7 @@ pub const DEFAULT_PATH: &str = "/etc/hearken/config.toml";
 pub struct Config {
     pub models: models::ModelsConfig,
     pub audio: audio::AudioConfig,
+    pub aec: aec::AecConfig,
     pub wake: wake::WakeConfig,
     pub vad: vad::VadConfig,
     pub turn: turn::TurnConfig,

@@ -2,6 +2,7 @@
 //!
 //! Audio flows capture → wake word / VAD → ASR → LLM → TTS → playback; see DESIGN.md.
 
+pub mod aec;
 pub mod api;
 pub mod asr;
 pub mod audio;

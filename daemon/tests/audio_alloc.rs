@@ -1,6 +1,8 @@
 //! The capture and playback loops allocate nothing: a counting global allocator sees no
 //! allocation while both threads stream seconds of audio (with resampling) through
-//! file-backed ALSA devices. One test in this binary, so nothing else allocates meanwhile.
+//! file-backed ALSA devices, the playback thread publishing every period to the echo
+//! canceller's reference ring (read meanwhile by another thread). One test in this binary,
+//! so nothing else allocates meanwhile.
 
 mod common;
 
@@ -79,15 +81,34 @@ fn capture_and_playback_loops_do_not_allocate() {
 
     // Playback of 16 kHz audio on a 22.05 kHz device: resampled in the thread.
     cfg.playback_rate = 22_050;
-    let mut playback = Playback::start(
+    let (writer, mut reader) = hearken::aec::reference::channel(2_000, 48_000);
+    let mut playback = Playback::start_with_reference(
         &{
             let mut s = devs.playback_settings(&cfg);
             s.retry_open = false;
             s
         },
         16_000,
+        Some(writer),
     )
     .unwrap();
+    // The capture side's reader: its buffer is big enough for any period, so popping
+    // allocates nothing either.
+    let referenced = std::thread::spawn(move || {
+        let mut period = Vec::with_capacity(48_000);
+        let mut samples = 0u64;
+        loop {
+            let abandoned = reader.is_abandoned();
+            match reader.pop(&mut period) {
+                Some(p) => {
+                    assert_eq!(p.rate, 22_050);
+                    samples += period.len() as u64;
+                }
+                None if abandoned => return (samples, reader.dropped()),
+                None => std::thread::sleep(Duration::from_millis(2)),
+            }
+        }
+    });
     let cancel = AtomicBool::new(false);
     let reply: Vec<i16> = speech.iter().copied().cycle().take(16_000 * 10).collect();
     playback.arm();
@@ -105,6 +126,10 @@ fn capture_and_playback_loops_do_not_allocate() {
     assert_eq!(stats.written, reply.len() as u64, "{stats:?}");
     assert_eq!(
         during_playback, 0,
-        "the playback loop allocated {during_playback} times"
+        "the playback loop (or the reference's reader) allocated {during_playback} times"
     );
+    // Everything written to the device went to the reference, nothing dropped.
+    let (referenced, dropped) = referenced.join().unwrap();
+    assert_eq!(dropped, 0);
+    assert_eq!(referenced, stats.device_frames, "{stats:?}");
 }

@@ -18,6 +18,7 @@ use super::pcm::{self, Opened};
 use super::reopen::{DeviceInfo, Reopen};
 use super::resample::StreamResampler;
 use super::{AudioConfig, AudioError};
+use crate::aec::reference::ReferenceWriter;
 
 #[derive(Debug, Clone)]
 pub struct PlaybackSettings {
@@ -158,6 +159,16 @@ impl Drop for StoppedOnDrop {
 impl Playback {
     /// Starts the playback thread for mono audio at `source_rate` Hz.
     pub fn start(cfg: &PlaybackSettings, source_rate: u32) -> Result<Playback, AudioError> {
+        Self::start_with_reference(cfg, source_rate, None)
+    }
+
+    /// [`start`](Self::start), publishing every period written (as written to the device,
+    /// mono, with the instant it is played) to the echo canceller's `reference`.
+    pub fn start_with_reference(
+        cfg: &PlaybackSettings,
+        source_rate: u32,
+        reference: Option<ReferenceWriter>,
+    ) -> Result<Playback, AudioError> {
         let shared = Arc::new(Shared {
             base: Instant::now(),
             stop: AtomicBool::new(false),
@@ -193,7 +204,7 @@ impl Playback {
                 .spawn(move || {
                     let _stopped = StoppedOnDrop(shared.clone());
                     super::realtime::request(cfg.rt_priority as u8, "playback");
-                    run(first, &cfg, rate, source_rate, consumer, &shared)
+                    run(first, &cfg, rate, source_rate, consumer, reference, &shared)
                 })
         }
         .map_err(|source| AudioError::Thread {
@@ -436,6 +447,7 @@ fn run(
     rate: u32,
     source_rate: u32,
     mut consumer: Consumer<i16>,
+    mut reference: Option<ReferenceWriter>,
     shared: &Shared,
 ) {
     let mut reopen = Reopen::new("playback", &cfg.device, cfg.backoff_max);
@@ -455,7 +467,14 @@ fn run(
         };
         reopen.opened(&dev, &shared.device);
         shared.set_state(PlaybackState::Running);
-        match stream(&dev, cfg.paced, source_rate, &mut consumer, shared) {
+        match stream(
+            &dev,
+            cfg.paced,
+            source_rate,
+            &mut consumer,
+            &mut reference,
+            shared,
+        ) {
             StreamEnd::Stopped => {
                 drop(dev);
                 log::debug!("playback: `{}` closed", cfg.device);
@@ -497,6 +516,7 @@ fn stream(
     paced: bool,
     source_rate: u32,
     consumer: &mut Consumer<i16>,
+    reference: &mut Option<ReferenceWriter>,
     shared: &Shared,
 ) -> StreamEnd {
     let io = match dev.pcm.io_i16() {
@@ -553,6 +573,7 @@ fn stream(
             if draining {
                 if let Some(r) = resampler.as_mut().filter(|r| r.pending()) {
                     let n = r.finish(&mut converted);
+                    publish(reference, dev, &converted[..n]);
                     if let Err(e) = write_frames(
                         dev,
                         &io,
@@ -611,6 +632,7 @@ fn stream(
             }
             None => &src[..n],
         };
+        publish(reference, dev, out);
         if let Err(e) = write_frames(dev, &io, out, &mut frames, channels, period_time, shared) {
             return StreamEnd::Lost(e);
         }
@@ -631,6 +653,20 @@ fn stream(
             }
         }
     }
+}
+
+/// Hands the echo canceller what is about to be written, stamped with when it will be
+/// heard: now plus what the device still holds ahead of it.
+fn publish(reference: &mut Option<ReferenceWriter>, dev: &Opened, samples: &[i16]) {
+    let Some(reference) = reference.as_mut() else {
+        return;
+    };
+    let queued = match dev.pcm.state() {
+        State::Running => dev.pcm.delay().unwrap_or(0).max(0) as u64,
+        _ => 0,
+    };
+    let at = Instant::now() + Duration::from_nanos(queued * 1_000_000_000 / dev.rate as u64);
+    reference.publish(at, dev.rate, samples);
 }
 
 /// Writes mono `samples` to the device as `channels`-channel frames, recovering underruns.

@@ -7,6 +7,7 @@ use clap::{ArgAction, Parser, Subcommand};
 use hearken::config::{Config, Loaded};
 use hearken::service::logging;
 
+mod aec_test;
 mod ask;
 mod check;
 mod devices;
@@ -44,6 +45,8 @@ struct Cli {
 enum Command {
     /// Check the config, every configured model and the native libraries
     Check(check::Args),
+    /// Run the echo canceller over a recording pair (what was played, what the mic heard)
+    AecTest(aec_test::Args),
     /// Run the daemon
     Run(run::Args),
     /// Run the daemon over a recording through file-backed ALSA devices
@@ -89,6 +92,7 @@ pub fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Check(args) => check::run(args, &loaded),
+        Command::AecTest(args) => aec_test::run(args, &loaded),
         Command::Run(args) => run::run(args, &loaded),
         Command::Simulate(args) => simulate::run(args, &loaded),
         Command::Devices(args) => devices::run(args, &loaded),

@@ -38,6 +38,11 @@ pub struct Args {
     /// past `hw.button.long_press_ms` it is a long press (mute / unmute)
     #[arg(long, value_delimiter = ',', value_name = "T:D", value_parser = hold)]
     hold: Vec<(Duration, Duration)>,
+    /// Mix what hearken plays back into the microphone through a simulated room
+    /// (comma-separated, each optional: delay_ms=100,rt60=0.3,gain_db=-6,noise_dbfs=-65,
+    /// seed=1), so echo cancellation ([aec]) and barge-in by voice can be tried here
+    #[arg(long, requires = "realtime", value_name = "ROOM")]
+    echo: Option<hearken::aec::room::RoomSettings>,
 }
 
 fn seconds(text: &str) -> Result<Duration, String> {
@@ -85,6 +90,13 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         hold_while_busy: !args.realtime,
         stop_at_end_of_input: true,
         ..pipeline::options(config)
+    };
+    let options = Options {
+        echo: pipeline::EchoPath {
+            room: args.echo.clone(),
+            ..options.echo.clone()
+        },
+        ..options
     };
     // The simulated board: LEDs recorded, the button pressed at times of the input (the
     // frames the listener has taken), with the timings and patterns of [hw].

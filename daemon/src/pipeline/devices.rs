@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{Devices, Engines, Options, Pipeline, PipelineError, RingSource, Speaker, Summary};
-use crate::audio::{AudioConfig, Capture, CaptureSettings, Playback, PlaybackSettings};
+use crate::audio::{AudioConfig, Capture, CaptureSettings, Pacing, Playback, PlaybackSettings};
 use crate::config::Config;
 use crate::models::ModelStore;
 use crate::service::notify;
@@ -100,17 +100,25 @@ pub async fn run_on_devices(
     options: Options,
     on_turn: impl FnMut(&super::TurnReport),
 ) -> Result<Played, PipelineError> {
-    let playback = Playback::start(playback_settings, source_rate)?;
-    let speaker = playback.control();
+    let echo = if capture_settings.pacing == Pacing::Unpaced && !options.echo.is_empty() {
+        // Input faster than real time has no instant to line the speaker up with.
+        log::info!("echo cancellation is off: the input is not paced in real time");
+        super::EchoPath::default()
+    } else {
+        options.echo.clone()
+    };
     let capture = Capture::start(capture_settings)?;
     let (consumer, capture_handle) = capture.split();
+    let (reference, source) = echo.build(Box::new(RingSource(consumer)));
+    let playback = Playback::start_with_reference(playback_settings, source_rate, reference)?;
+    let speaker = playback.control();
     pipeline.handle().set_devices(super::DeviceWatch {
         capture: capture_handle.watch(),
         playback: playback.control(),
     });
     let last = Arc::new(Mutex::new(None));
     let devices = Devices {
-        source: Box::new(RingSource(consumer)),
+        source,
         speaker: Box::new(PlaybackSpeaker {
             playback,
             last: last.clone(),
@@ -193,6 +201,7 @@ pub fn options(config: &Config) -> Options {
         hold_while_busy: false,
         stop_at_end_of_input: false,
         first_chunk_words: config.tts.first_chunk_words as usize,
+        echo: super::EchoPath::from_config(&config.aec),
     }
 }
 

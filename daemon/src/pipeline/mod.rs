@@ -18,6 +18,7 @@
 mod config;
 mod devices;
 pub mod earcon;
+pub mod echo;
 pub mod life;
 pub mod listener;
 pub mod notice;
@@ -45,6 +46,7 @@ pub use devices::{
     since_process_start, PlaybackSpeaker, Played, ProcessStats, StageTime, Startup,
 };
 pub use earcon::{Cue, Earcons};
+pub use echo::EchoPath;
 pub use life::{ChunkLog, ChunkRecord, Confirmation, Outcome, ReplyLife};
 pub use listener::{FrameSource, Heard, ListenerCommand, ListenerSettings, Retune, RingSource};
 pub use notice::Notice;
@@ -127,6 +129,8 @@ pub struct Options {
     pub stop_at_end_of_input: bool,
     /// `[tts] first_chunk_words`.
     pub first_chunk_words: usize,
+    /// Echo cancellation (`[aec]`) and, in simulations, the room the echo comes through.
+    pub echo: EchoPath,
 }
 
 /// What a reloaded config changes in a running pipeline (`systemctl reload hearken`);
