@@ -1,6 +1,6 @@
 //! A stage that dies never leaves a daemon that runs but no longer listens: the loop stops
 //! with an error naming the stage (and `hearken run` exits non-zero, so systemd restarts
-//! it). The real loop, real models and real file-backed ALSA devices, with one engine
+//! it), and the panic is an error record naming the thread, the turn and the state. The real loop, real models and real file-backed ALSA devices, with one engine
 //! wrapped to fail the way a broken model or a bug would.
 
 mod common;
@@ -74,6 +74,35 @@ impl Synthesizer for TtsPanics {
     }
 }
 
+/// The error records of this process (the panic hook's among them).
+struct Errors(std::sync::Mutex<Vec<String>>);
+
+impl log::Log for Errors {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        metadata.level() <= log::Level::Error
+    }
+    fn log(&self, record: &log::Record) {
+        if self.enabled(record.metadata()) {
+            self.0.lock().unwrap().push(record.args().to_string());
+        }
+    }
+    fn flush(&self) {}
+}
+
+static ERRORS: Errors = Errors(std::sync::Mutex::new(Vec::new()));
+
+/// Installs the daemon's panic hook (as `hearken` does at start) and a logger keeping the
+/// error records.
+fn logged_panics() -> &'static Errors {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        log::set_logger(&ERRORS).unwrap();
+        log::set_max_level(log::LevelFilter::Error);
+        hearken::pipeline::supervise::log_panics();
+    });
+    &ERRORS
+}
+
 fn engines(llm: &str) -> (hearken::config::Config, Engines) {
     let config = config(llm);
     let engines = pipeline::build_engines(&config).unwrap();
@@ -87,6 +116,7 @@ fn question() -> Vec<i16> {
 
 #[test]
 fn a_listener_panic_stops_the_loop_naming_the_stage() {
+    logged_panics();
     let rig = rig();
     let (config, mut engines) = engines(&llm_url());
     engines.wake = Box::new(WakePanics {
@@ -103,11 +133,23 @@ fn a_listener_panic_stops_the_loop_naming_the_stage() {
     assert!(
         message.contains("the listener thread panicked: wake word model state corrupted"),
         "{message}"
+    );    // The record names the thread and where the conversation was: the question after the
+    // wake word was being heard.
+    let errors = logged_panics().0.lock().unwrap().clone();
+    let record = errors
+        .iter()
+        .find(|l| l.contains("wake word model state corrupted"))
+        .unwrap_or_else(|| panic!("no panic record in {errors:?}"));
+    assert!(
+        record.starts_with("panic in thread `hearken-listener` during turn 1 (listening): "),
+        "{record}"
     );
+    assert!(record.contains("supervision.rs:"), "{record}");
 }
 
 #[test]
 fn a_tts_thread_panic_stops_the_loop_naming_the_stage() {
+    logged_panics();
     let rig = rig();
     let (config, mut engines) = engines(&llm_url());
     engines.tts = Box::new(TtsPanics { inner: engines.tts });
@@ -121,6 +163,15 @@ fn a_tts_thread_panic_stops_the_loop_naming_the_stage() {
     assert!(
         message.contains("voice model returned no audio tensor"),
         "{message}"
+    );    let errors = logged_panics().0.lock().unwrap().clone();
+    let record = errors
+        .iter()
+        .find(|l| l.contains("voice model returned no audio tensor"))
+        .unwrap_or_else(|| panic!("no panic record in {errors:?}"));
+    // The answer was being spoken when the voice broke.
+    assert!(
+        record.starts_with("panic in thread `hearken-tts` during turn 1 ("),
+        "{record}"
     );
 }
 
