@@ -43,9 +43,11 @@ fn config(dir: &Path, models: &Path) -> PathBuf {
         format!(
             "[models]\ndir = \"{}\"\nfetch_command = \"models/fetch\"\n\
              [llm]\nbase_url = \"{}\"\nmax_tokens = 24\n\
-             [pipeline]\nfollow_up_ms = 0\n[service]\nlog_target = \"stderr\"\n",
+             [pipeline]\nfollow_up_ms = 0\n[service]\nlog_target = \"stderr\"\n\
+             [api]\nsocket = \"{}\"\n",
             models.display(),
-            llm_url()
+            llm_url(),
+            dir.join("api.sock").display()
         ),
     )
     .unwrap();
