@@ -113,7 +113,10 @@ fn a_truncated_model_is_named_with_its_fetch_command_then_the_reinstalled_one_an
     assert!(!out.status.success(), "{stdout}");
     let failing: Vec<&str> = stdout.lines().filter(|l| l.starts_with("FAIL")).collect();
     assert_eq!(failing.len(), 1, "{stdout}");
-    assert!(failing[0].contains(&model.display().to_string()), "{stdout}");
+    assert!(
+        failing[0].contains(&model.display().to_string()),
+        "{stdout}"
+    );
     assert!(failing[0].contains("models/fetch"), "{stdout}");
 
     // The daemon stops at start (systemd sees the failure), naming the same.
@@ -142,9 +145,7 @@ fn without_dac_override() -> Command {
         cmd.pre_exec(|| {
             // CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH (linux/capability.h).
             for cap in [1, 2] {
-                if libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) != 0
-                    && libc::geteuid() == 0
-                {
+                if libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && libc::geteuid() == 0 {
                     return Err(std::io::Error::last_os_error());
                 }
             }
@@ -159,8 +160,7 @@ fn an_unreadable_config_is_named_by_check_and_run_then_the_readable_one_answers(
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), &models_dir());
     let mode = |m: u32| {
-        std::fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(m))
-            .unwrap()
+        std::fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(m)).unwrap()
     };
     mode(0o000);
     let expected = format!("cannot read config {}: Permission denied", config.display());

@@ -67,7 +67,8 @@ fn failing_first(upstream: &str, fail_first: usize) -> (String, Arc<AtomicUsize>
                 // Read the request's head before answering, as a server would.
                 let mut buf = [0u8; 8192];
                 let _ = client.read(&mut buf);
-                let body = r#"{"error":{"message":"model crashed","type":"server_error","code":500}}"#;
+                let body =
+                    r#"{"error":{"message":"model crashed","type":"server_error","code":500}}"#;
                 let _ = write!(
                     client,
                     "HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/json\r\n\
@@ -153,8 +154,5 @@ fn the_llm_server_restarted_between_turns_answers_the_next_turn() {
     mic.say("loop/alexa_colour.wav");
     let back = nth_turn(&daemon, 3);
     assert!(answered(&back), "{back}\n{}", daemon.log());
-    assert!(
-        transcript_has(&back, "colo"),
-        "the third question: {back}"
-    );
+    assert!(transcript_has(&back, "colo"), "the third question: {back}");
 }

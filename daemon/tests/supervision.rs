@@ -7,10 +7,13 @@ mod common;
 
 use common::llm_url;
 use common::rig::{config, conversation, rig, run_with, Part};
+use futures::stream::{BoxStream, StreamExt};
+use hearken::llm::{ChatMessage, ChatModel, LlmError};
 use hearken::pipeline::{self, Engines, PipelineError};
 use hearken::tts::{Synthesizer, TtsError};
 use hearken::vad::{VadError, VadEvent, VoiceDetector};
 use hearken::wake::{Detection, WakeEngine, WakeError};
+use tokio_util::sync::CancellationToken;
 
 /// Frames of 80 ms before a wrapped engine breaks: about 2.4 s into the recording.
 const BREAK_AT: usize = 30;
@@ -54,6 +57,26 @@ impl VoiceDetector for VadFails {
     }
     fn reset(&mut self) {
         self.inner.reset()
+    }
+}
+
+/// The LLM client with a bug that panics on its first answer.
+struct LlmPanicsOnce {
+    inner: std::sync::Arc<dyn ChatModel>,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl ChatModel for LlmPanicsOnce {
+    fn stream(
+        &self,
+        messages: Vec<ChatMessage>,
+        cancel: CancellationToken,
+    ) -> BoxStream<'static, Result<String, LlmError>> {
+        if self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            return futures::stream::once(async { panic!("stream parser index out of range") })
+                .boxed();
+        }
+        self.inner.stream(messages, cancel)
     }
 }
 
@@ -104,6 +127,8 @@ fn logged_panics() -> &'static Errors {
 }
 
 fn engines(llm: &str) -> (hearken::config::Config, Engines) {
+    // Before the rig's own logger can take the place.
+    logged_panics();
     let config = config(llm);
     let engines = pipeline::build_engines(&config).unwrap();
     (config, engines)
@@ -116,7 +141,6 @@ fn question() -> Vec<i16> {
 
 #[test]
 fn a_listener_panic_stops_the_loop_naming_the_stage() {
-    logged_panics();
     let rig = rig();
     let (config, mut engines) = engines(&llm_url());
     engines.wake = Box::new(WakePanics {
@@ -133,8 +157,8 @@ fn a_listener_panic_stops_the_loop_naming_the_stage() {
     assert!(
         message.contains("the listener thread panicked: wake word model state corrupted"),
         "{message}"
-    );    // The record names the thread and where the conversation was: the question after the
-    // wake word was being heard.
+    ); // The record names the thread and where the conversation was: the question after the
+       // wake word was being heard.
     let errors = logged_panics().0.lock().unwrap().clone();
     let record = errors
         .iter()
@@ -149,7 +173,6 @@ fn a_listener_panic_stops_the_loop_naming_the_stage() {
 
 #[test]
 fn a_tts_thread_panic_stops_the_loop_naming_the_stage() {
-    logged_panics();
     let rig = rig();
     let (config, mut engines) = engines(&llm_url());
     engines.tts = Box::new(TtsPanics { inner: engines.tts });
@@ -163,7 +186,8 @@ fn a_tts_thread_panic_stops_the_loop_naming_the_stage() {
     assert!(
         message.contains("voice model returned no audio tensor"),
         "{message}"
-    );    let errors = logged_panics().0.lock().unwrap().clone();
+    );
+    let errors = logged_panics().0.lock().unwrap().clone();
     let record = errors
         .iter()
         .find(|l| l.contains("voice model returned no audio tensor"))
@@ -207,4 +231,48 @@ fn the_capture_thread_ending_stops_a_live_loop() {
     eprintln!("{err}");
     assert!(matches!(err, PipelineError::InputEnded { .. }), "{err:?}");
     assert!(err.to_string().contains("the microphone's input ended"));
+}
+
+#[test]
+fn an_answer_task_panic_fails_that_answer_only_and_the_next_turn_is_answered() {
+    let rig = rig();
+    logged_panics();
+    // Patient with the server on shared cores: the second answer must not time out.
+    let config = common::rig::config_with(
+        &llm_url(),
+        "first_token_timeout_s = 60.0\nanswer_timeout_s = 180.0",
+        "",
+    );
+    let mut engines = pipeline::build_engines(&config).unwrap();
+    engines.llm = std::sync::Arc::new(LlmPanicsOnce {
+        inner: engines.llm,
+        calls: Default::default(),
+    });
+    let input = conversation(&[
+        Part::Say("alexa_capital"),
+        Part::Silence(4.0),
+        Part::Say("alexa_sum"),
+        Part::Silence(8.0),
+    ]);
+    let turns = run_with(&rig, &config, engines, &input, |_| {}).expect("the loop goes on");
+    for t in &turns {
+        eprintln!("{}", t.json_line());
+    }
+    assert_eq!(turns.len(), 2, "{turns:?}");
+    let broken = &turns[0];
+    assert!(
+        broken.error.as_deref().is_some_and(
+            |e| e.contains("the answer task panicked: stream parser index out of range")
+        ),
+        "{broken:?}"
+    );
+    let next = &turns[1];
+    assert!(next.error.is_none() && !next.fallback, "{next:?}");
+    assert!(!next.reply.trim().is_empty(), "{next:?}");
+    let errors = logged_panics().0.lock().unwrap().clone();
+    let record = errors
+        .iter()
+        .find(|l| l.contains("stream parser index out of range"))
+        .unwrap_or_else(|| panic!("no panic record in {errors:?}"));
+    assert!(record.contains("during turn 1 (thinking)"), "{record}");
 }
