@@ -7,7 +7,7 @@ ROOT := $(CURDIR)
 export HEARKEN_MODELS_DIR := $(ROOT)/.hearken/models
 CONFIG ?= config/dev.toml
 
-.PHONY: run test setup build lint lint-systemd lint-deb unit bench clean deb deb-check fuzz \
+.PHONY: run test setup build lint lint-systemd lint-deb unit soak soak-short bench clean deb deb-check fuzz \
 	cross cross-smoke cross-test image image-test
 
 setup:
@@ -34,7 +34,20 @@ lint-systemd: setup
 lint-deb:
 	scripts/lint-deb
 
-test: lint lint-systemd lint-deb unit
+# scripts/soak: turns through one daemon (wake word, follow-up, button, barge-in, LLM faults)
+# on the real models and LLM server; answered/failed by class, RSS/threads/fds every 50 turns,
+# latency at the start and the end. `make soak` is the full 500 turns on the release build;
+# `make test` runs 100 on the test build.
+soak: build
+	trap 'scripts/local-llm stop' EXIT; scripts/soak 500
+
+soak-short: setup
+	cargo build --locked
+	trap 'scripts/local-llm stop' EXIT; \
+	  scripts/soak 100 --bin "$${CARGO_TARGET_DIR:-target}/debug/hearken" \
+	  --report .hearken/run/soak-short-report.txt
+
+test: lint lint-systemd lint-deb unit soak-short
 
 # The Debian package, hearken_<version>_<arch>.deb, in $CARGO_TARGET_DIR (or target)/debian/.
 # Set-up adds cargo-deb and lintian (`scripts/setup --deb`).

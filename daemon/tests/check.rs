@@ -63,21 +63,7 @@ fn missing_model_names_file_and_fetch_command() {
 
 /// A copy of the real install with one byte of the VAD model changed, and a config using it.
 fn tampered_install(dir: &std::path::Path, extra: &str) -> std::path::PathBuf {
-    let models = dir.join("models");
-    for bundle in [
-        "openwakeword-features",
-        "wake-alexa",
-        "silero-vad",
-        "asr-whisper-tiny.en",
-        "piper-en_US-joe-medium",
-    ] {
-        std::fs::create_dir_all(models.join(bundle)).unwrap();
-        for entry in std::fs::read_dir(models_dir().join(bundle)).unwrap() {
-            let entry = entry.unwrap();
-            std::os::unix::fs::symlink(entry.path(), models.join(bundle).join(entry.file_name()))
-                .unwrap();
-        }
-    }
+    let models = linked_install(dir);
     let vad = models.join("silero-vad/silero_vad.onnx");
     let mut bytes = std::fs::read(&vad).unwrap();
     std::fs::remove_file(&vad).unwrap();

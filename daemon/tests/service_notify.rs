@@ -24,10 +24,10 @@ use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::mic::Mic;
 use common::rig::{conversation, Part};
 use common::{daemon_config, hearken};
 use hearken::audio::filedev::{self, FileDevices};
-use hearken::audio::wav;
 
 /// WATCHDOG_USEC given to the daemon: it should ping every half of it.
 const WATCHDOG: Duration = Duration::from_secs(2);
@@ -396,53 +396,6 @@ fn a_wedged_capture_thread_stops_the_watchdog_pings() {
         log.contains("is stuck in the device; not waiting for it"),
         "{log}"
     );
-}
-
-/// A microphone the test speaks into: a FIFO kept fed with silence, and a fixture phrase
-/// whenever the test asks (the capture's real-time reads pace the writes; the pipe holds
-/// about 2 s, so a phrase is heard about 2 s after it is asked for).
-struct Mic {
-    say: std::sync::mpsc::Sender<Vec<i16>>,
-}
-
-impl Mic {
-    /// The writer waits for the daemon to open the FIFO; it ends when the daemon closes it
-    /// (the write fails) or the test drops the `Mic`.
-    fn fifo(path: &Path) -> Mic {
-        let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
-        // SAFETY: mkfifo on a path in the test's own temporary directory.
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-        let (say, said) = std::sync::mpsc::channel::<Vec<i16>>();
-        let path = path.to_owned();
-        std::thread::spawn(move || {
-            let Ok(mut pipe) = std::fs::OpenOptions::new().write(true).open(&path) else {
-                return;
-            };
-            let bytes = |audio: Vec<i16>| -> Vec<u8> {
-                audio.iter().flat_map(|s| s.to_le_bytes()).collect()
-            };
-            let silence = bytes(conversation(&[Part::Silence(0.1)]));
-            loop {
-                let chunk = match said.try_recv() {
-                    Ok(audio) => bytes(audio),
-                    Err(std::sync::mpsc::TryRecvError::Empty) => silence.clone(),
-                    Err(std::sync::mpsc::TryRecvError::Disconnected) => return,
-                };
-                if pipe.write_all(&chunk).is_err() {
-                    return;
-                }
-            }
-        });
-        Mic { say }
-    }
-
-    /// Plays a fixture (a path under daemon/tests/fixtures).
-    fn say(&self, fixture: &str) {
-        let path = common::repo_root()
-            .join("daemon/tests/fixtures")
-            .join(fixture);
-        self.say.send(wav::read_16k_i16(&path).unwrap()).unwrap();
-    }
 }
 
 impl Daemon {

@@ -1,16 +1,19 @@
 //! A stage that dies never leaves a daemon that runs but no longer listens: the loop stops
 //! with an error naming the stage (and `hearken run` exits non-zero, so systemd restarts
-//! it). The real loop, real models and real file-backed ALSA devices, with one engine
+//! it), and the panic is an error record naming the thread, the turn and the state. The real loop, real models and real file-backed ALSA devices, with one engine
 //! wrapped to fail the way a broken model or a bug would.
 
 mod common;
 
 use common::llm_url;
 use common::rig::{config, conversation, rig, run_with, Part};
+use futures::stream::{BoxStream, StreamExt};
+use hearken::llm::{ChatMessage, ChatModel, LlmError};
 use hearken::pipeline::{self, Engines, PipelineError};
 use hearken::tts::{Synthesizer, TtsError};
 use hearken::vad::{VadError, VadEvent, VoiceDetector};
 use hearken::wake::{Detection, WakeEngine, WakeError};
+use tokio_util::sync::CancellationToken;
 
 /// Frames of 80 ms before a wrapped engine breaks: about 2.4 s into the recording.
 const BREAK_AT: usize = 30;
@@ -57,6 +60,26 @@ impl VoiceDetector for VadFails {
     }
 }
 
+/// The LLM client with a bug that panics on its first answer.
+struct LlmPanicsOnce {
+    inner: std::sync::Arc<dyn ChatModel>,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl ChatModel for LlmPanicsOnce {
+    fn stream(
+        &self,
+        messages: Vec<ChatMessage>,
+        cancel: CancellationToken,
+    ) -> BoxStream<'static, Result<String, LlmError>> {
+        if self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            return futures::stream::once(async { panic!("stream parser index out of range") })
+                .boxed();
+        }
+        self.inner.stream(messages, cancel)
+    }
+}
+
 struct TtsPanics {
     inner: Box<dyn Synthesizer>,
 }
@@ -74,7 +97,38 @@ impl Synthesizer for TtsPanics {
     }
 }
 
+/// The error records of this process (the panic hook's among them).
+struct Errors(std::sync::Mutex<Vec<String>>);
+
+impl log::Log for Errors {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        metadata.level() <= log::Level::Error
+    }
+    fn log(&self, record: &log::Record) {
+        if self.enabled(record.metadata()) {
+            self.0.lock().unwrap().push(record.args().to_string());
+        }
+    }
+    fn flush(&self) {}
+}
+
+static ERRORS: Errors = Errors(std::sync::Mutex::new(Vec::new()));
+
+/// Installs the daemon's panic hook (as `hearken` does at start) and a logger keeping the
+/// error records.
+fn logged_panics() -> &'static Errors {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        log::set_logger(&ERRORS).unwrap();
+        log::set_max_level(log::LevelFilter::Error);
+        hearken::pipeline::supervise::log_panics();
+    });
+    &ERRORS
+}
+
 fn engines(llm: &str) -> (hearken::config::Config, Engines) {
+    // Before the rig's own logger can take the place.
+    logged_panics();
     let config = config(llm);
     let engines = pipeline::build_engines(&config).unwrap();
     (config, engines)
@@ -103,7 +157,18 @@ fn a_listener_panic_stops_the_loop_naming_the_stage() {
     assert!(
         message.contains("the listener thread panicked: wake word model state corrupted"),
         "{message}"
+    ); // The record names the thread and where the conversation was: the question after the
+       // wake word was being heard.
+    let errors = logged_panics().0.lock().unwrap().clone();
+    let record = errors
+        .iter()
+        .find(|l| l.contains("wake word model state corrupted"))
+        .unwrap_or_else(|| panic!("no panic record in {errors:?}"));
+    assert!(
+        record.starts_with("panic in thread `hearken-listener` during turn 1 (listening): "),
+        "{record}"
     );
+    assert!(record.contains("supervision.rs:"), "{record}");
 }
 
 #[test]
@@ -121,6 +186,16 @@ fn a_tts_thread_panic_stops_the_loop_naming_the_stage() {
     assert!(
         message.contains("voice model returned no audio tensor"),
         "{message}"
+    );
+    let errors = logged_panics().0.lock().unwrap().clone();
+    let record = errors
+        .iter()
+        .find(|l| l.contains("voice model returned no audio tensor"))
+        .unwrap_or_else(|| panic!("no panic record in {errors:?}"));
+    // The answer was being spoken when the voice broke.
+    assert!(
+        record.starts_with("panic in thread `hearken-tts` during turn 1 ("),
+        "{record}"
     );
 }
 
@@ -156,4 +231,48 @@ fn the_capture_thread_ending_stops_a_live_loop() {
     eprintln!("{err}");
     assert!(matches!(err, PipelineError::InputEnded { .. }), "{err:?}");
     assert!(err.to_string().contains("the microphone's input ended"));
+}
+
+#[test]
+fn an_answer_task_panic_fails_that_answer_only_and_the_next_turn_is_answered() {
+    let rig = rig();
+    logged_panics();
+    // Patient with the server on shared cores: the second answer must not time out.
+    let config = common::rig::config_with(
+        &llm_url(),
+        "first_token_timeout_s = 60.0\nanswer_timeout_s = 180.0",
+        "",
+    );
+    let mut engines = pipeline::build_engines(&config).unwrap();
+    engines.llm = std::sync::Arc::new(LlmPanicsOnce {
+        inner: engines.llm,
+        calls: Default::default(),
+    });
+    let input = conversation(&[
+        Part::Say("alexa_capital"),
+        Part::Silence(4.0),
+        Part::Say("alexa_sum"),
+        Part::Silence(8.0),
+    ]);
+    let turns = run_with(&rig, &config, engines, &input, |_| {}).expect("the loop goes on");
+    for t in &turns {
+        eprintln!("{}", t.json_line());
+    }
+    assert_eq!(turns.len(), 2, "{turns:?}");
+    let broken = &turns[0];
+    assert!(
+        broken.error.as_deref().is_some_and(
+            |e| e.contains("the answer task panicked: stream parser index out of range")
+        ),
+        "{broken:?}"
+    );
+    let next = &turns[1];
+    assert!(next.error.is_none() && !next.fallback, "{next:?}");
+    assert!(!next.reply.trim().is_empty(), "{next:?}");
+    let errors = logged_panics().0.lock().unwrap().clone();
+    let record = errors
+        .iter()
+        .find(|l| l.contains("stream parser index out of range"))
+        .unwrap_or_else(|| panic!("no panic record in {errors:?}"));
+    assert!(record.contains("during turn 1 (thinking)"), "{record}");
 }

@@ -87,6 +87,7 @@ pub fn main() -> ExitCode {
     };
     let service = &loaded.config.service;
     logging::init(service.log_target, service.log_level, cli.verbose);
+    hearken::pipeline::supervise::log_panics();
     for warning in &loaded.warnings {
         log::warn!("{warning}");
     }

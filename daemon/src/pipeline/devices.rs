@@ -310,6 +310,21 @@ pub fn build_engines_timed(config: &Config) -> Result<(Engines, Startup), Pipeli
         };
         (wake.join(), vad.join(), asr.join(), tts.join(), llm)
     });
+    // A model that fails to load is most often a damaged file (a download cut short, a
+    // disk error): its checksum names the file and how to reinstall it, which the ONNX
+    // error does not. Checked only on this path (it hashes every model: seconds).
+    let failed_to_load = wake.is_err() || vad.is_err() || asr.is_err() || tts.is_err();
+    if failed_to_load && !config.models.verify_on_start {
+        for model in config.model_refs() {
+            if let Err(e) = store.verify(&model) {
+                log::error!("{e}");
+                return Err(PipelineError::Engine {
+                    what: "models",
+                    message: e.to_string(),
+                });
+            }
+        }
+    }
     // Every stage has finished (or failed) by now; the first failure in pipeline order is
     // the one returned, the others were logged.
     let (wake, t) = wake?;

@@ -715,6 +715,7 @@ impl Pipeline {
                     }
                     Command::Entered(state) => {
                         log::debug!("state: {state:?}");
+                        supervise::entered(core.current_turn(), state);
                         let _ = self.state_tx.send(state);
                     }
                 }

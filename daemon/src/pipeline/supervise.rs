@@ -5,7 +5,10 @@
 use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use super::State;
 
 /// A pipeline thread that ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +41,51 @@ pub fn spawn(
                 .map(|p| panic_message(p.as_ref()));
             on_exit(Exit { stage, panic });
         })
+}
+
+/// Where the conversation loop is (the turn under way, the state), for the panic hook:
+/// process-wide, as the hook is.
+static LOOP_AT: Mutex<(Option<u64>, State)> = Mutex::new((None, State::Idle));
+
+/// The loop entered `state` during `turn`.
+pub fn entered(turn: Option<u64>, state: State) {
+    *LOOP_AT.lock().unwrap_or_else(|e| e.into_inner()) = (turn, state);
+}
+
+/// Logs every panic, on whatever thread, as an error record naming the thread, the turn and
+/// the state the loop was in (the journal then has it with the rest of the log, not only
+/// on stderr), then runs the hook that was there before. Whether the process goes on is the
+/// thread's supervisor's business: a pipeline stage's panic stops the loop
+/// ([`spawn`]), an answer task's fails that answer.
+pub fn log_panics() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let thread = std::thread::current();
+        let name = thread.name().unwrap_or("unnamed");
+        // try_lock: the panic may have come while this thread held it.
+        let at = LOOP_AT.try_lock().map(|at| *at).ok();
+        let during = match at {
+            Some((Some(turn), state)) => format!("during turn {turn} ({})", state_name(state)),
+            Some((None, state)) => format!("with no turn under way ({})", state_name(state)),
+            None => "while the loop's state was changing".into(),
+        };
+        let location = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        log::error!(
+            "panic in thread `{name}` {during}: {}{location}",
+            panic_message(info.payload())
+        );
+        previous(info);
+    }));
+}
+
+fn state_name(state: State) -> String {
+    serde_json::to_value(state)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| format!("{state:?}"))
 }
 
 pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {

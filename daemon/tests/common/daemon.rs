@@ -9,6 +9,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::mic::Mic;
 use super::{daemon_config_at, hearken, llm_url};
 use hearken::audio::filedev::{self, FileDevices};
 
@@ -41,8 +42,44 @@ pub fn start_at(
 ) -> Daemon {
     let input_raw = dir.join("input.raw");
     filedev::write_raw(&input_raw, input).unwrap();
+    spawn(
+        dir,
+        &input_raw,
+        playback_device,
+        base_url,
+        llm_extra,
+        tail,
+        env,
+    )
+}
+
+/// As [`start_at`] with a [`Mic`] as the microphone (its FIFO `dir/mic.fifo`): the test
+/// says a phrase when it wants one heard.
+pub fn start_with_mic(
+    dir: &Path,
+    base_url: &str,
+    llm_extra: &str,
+    tail: &str,
+    env: &[(&str, &str)],
+) -> (Daemon, Mic) {
+    let fifo = dir.join("mic.fifo");
+    let mic = Mic::fifo(&fifo);
+    let daemon = spawn(dir, &fifo, None, base_url, llm_extra, tail, env);
+    (daemon, mic)
+}
+
+/// `hearken run` reading `capture_input` (a raw file or a FIFO) as its microphone.
+fn spawn(
+    dir: &Path,
+    capture_input: &Path,
+    playback_device: Option<&str>,
+    base_url: &str,
+    llm_extra: &str,
+    tail: &str,
+    env: &[(&str, &str)],
+) -> Daemon {
     let playback_raw = dir.join("out.raw");
-    let devices = FileDevices::create(dir, Some(&input_raw), &playback_raw).unwrap();
+    let devices = FileDevices::create(dir, Some(capture_input), &playback_raw).unwrap();
     let playback = playback_device.unwrap_or(&devices.playback);
     let config = daemon_config_at(dir, &devices, playback, base_url, llm_extra, tail);
     let mut child = hearken()

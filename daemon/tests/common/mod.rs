@@ -3,6 +3,7 @@
 
 pub mod daemon;
 pub mod journal;
+pub mod mic;
 pub mod rig;
 
 use std::path::{Path, PathBuf};
@@ -73,6 +74,27 @@ pub fn write_config(dir: &Path, extra: &str) -> PathBuf {
     );
     std::fs::write(&path, body).unwrap();
     path
+}
+
+/// `dir/models`: the real install's bundles that the default config uses, each file a
+/// symlink to the installed one, for a test to damage one of them (replace the link).
+pub fn linked_install(dir: &Path) -> PathBuf {
+    let models = dir.join("models");
+    for bundle in [
+        "openwakeword-features",
+        "wake-alexa",
+        "silero-vad",
+        "asr-whisper-tiny.en",
+        "piper-en_US-joe-medium",
+    ] {
+        std::fs::create_dir_all(models.join(bundle)).unwrap();
+        for entry in std::fs::read_dir(models_dir().join(bundle)).unwrap() {
+            let entry = entry.unwrap();
+            std::os::unix::fs::symlink(entry.path(), models.join(bundle).join(entry.file_name()))
+                .unwrap();
+        }
+    }
+    models
 }
 
 /// A config for `hearken run` on file-backed devices (`ALSA_CONFIG_PATH` from `devices`):
