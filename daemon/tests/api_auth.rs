@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::daemon::start_at;
+use common::daemon::{start_at, Daemon};
 use common::llm_url;
 use hearken::api::client;
 
@@ -20,20 +20,37 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn silence() -> Vec<i16> {
-    vec![0; 16_000 * 30]
+/// A daemon hearing silence, its `[api]` section `api`.
+fn start_api(dir: &std::path::Path, api: &str, env: &[(&str, &str)]) -> Daemon {
+    start_at(dir, &vec![0; 16_000 * 30], None, &llm_url(), "", api, env)
+}
+
+/// The first message of `/v1/events` over `stream`, the token in the query as a browser
+/// sends it.
+async fn first_event<S>(stream: S, base: &str) -> String
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use futures::StreamExt;
+    let (mut ws, _) =
+        tokio_tungstenite::client_async(format!("{base}/v1/events?token={TOKEN}"), stream)
+            .await
+            .expect("the event stream with the token");
+    ws.next()
+        .await
+        .unwrap()
+        .unwrap()
+        .to_text()
+        .unwrap()
+        .to_string()
 }
 
 #[test]
 fn tcp_without_a_token_does_not_start() {
     let dir = tempfile::tempdir().unwrap();
     let listen = format!("127.0.0.1:{}", free_port());
-    let mut daemon = start_at(
+    let mut daemon = start_api(
         dir.path(),
-        &silence(),
-        None,
-        &llm_url(),
-        "",
         &format!("listen = \"{listen}\"\ntoken_env = \"HEARKEN_TEST_UNSET_TOKEN\""),
         &[],
     );
@@ -63,12 +80,8 @@ async fn tcp_requests_need_the_token_and_it_is_never_logged() {
     let token_file = dir.path().join("api.token");
     std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
     let listen = format!("127.0.0.1:{}", free_port());
-    let daemon = start_at(
+    let daemon = start_api(
         dir.path(),
-        &silence(),
-        None,
-        &llm_url(),
-        "",
         &format!(
             "listen = \"{listen}\"\ntoken_env = \"HEARKEN_TEST_UNSET_TOKEN\"\ntoken_file = \"{}\"",
             token_file.display()
@@ -137,13 +150,8 @@ async fn tcp_requests_need_the_token_and_it_is_never_logged() {
     let refused = tokio_tungstenite::client_async(format!("ws://{listen}/v1/events"), tcp).await;
     assert!(refused.is_err(), "a WebSocket without the token is refused");
     let tcp = tokio::net::TcpStream::connect(&listen).await.unwrap();
-    let (mut ws, _) =
-        tokio_tungstenite::client_async(format!("ws://{listen}/v1/events?token={TOKEN}"), tcp)
-            .await
-            .expect("with the token");
-    use futures::StreamExt;
-    let first = ws.next().await.unwrap().unwrap();
-    assert!(first.to_text().unwrap().contains("\"state\""), "{first}");
+    let first = first_event(tcp, &format!("ws://{listen}")).await;
+    assert!(first.contains("\"state\""), "{first}");
 
     // The unix socket needs none.
     assert_eq!(
@@ -193,12 +201,8 @@ async fn the_tcp_listener_serves_https_with_the_token() {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = self_signed(dir.path());
     let listen = format!("127.0.0.1:{}", free_port());
-    let daemon = start_at(
+    let daemon = start_api(
         dir.path(),
-        &silence(),
-        None,
-        &llm_url(),
-        "",
         &format!(
             "listen = \"{listen}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"",
             cert.display(),
@@ -256,13 +260,8 @@ async fn the_tcp_listener_serves_https_with_the_token() {
     );
     let tcp = tokio::net::TcpStream::connect(&listen).await.unwrap();
     let tls = connector.connect("127.0.0.1", tcp).await.unwrap();
-    let (mut ws, _) =
-        tokio_tungstenite::client_async(format!("wss://{listen}/v1/events?token={TOKEN}"), tls)
-            .await
-            .expect("wss with the token");
-    use futures::StreamExt;
-    let first = ws.next().await.unwrap().unwrap();
-    assert!(first.to_text().unwrap().contains("\"state\""), "{first}");
+    let first = first_event(tls, &format!("wss://{listen}")).await;
+    assert!(first.contains("\"state\""), "{first}");
 
     let log = daemon.log();
     assert!(log.contains(&format!("https://{listen}")), "{log}");
@@ -274,12 +273,8 @@ fn a_certificate_that_does_not_load_is_named_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let (cert, _) = self_signed(dir.path());
     let listen = format!("127.0.0.1:{}", free_port());
-    let mut daemon = start_at(
+    let mut daemon = start_api(
         dir.path(),
-        &silence(),
-        None,
-        &llm_url(),
-        "",
         &format!(
             "listen = \"{listen}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"",
             cert.display(),
