@@ -49,6 +49,11 @@ fn simulate(dir: &Path, extra: &str, input: &Path) -> Vec<Value> {
              [service]\nlog_target = \"stderr\"\n[pipeline]\nfollow_up_ms = 0\n{extra}"
         ),
     );
+    simulate_in_room(dir, &config, input)
+}
+
+/// `hearken simulate --realtime` through [`ROOM`]: the turn reports.
+fn simulate_in_room(dir: &Path, config: &Path, input: &Path) -> Vec<Value> {
     let out = hearken()
         .args([
             "--config",
@@ -131,22 +136,7 @@ fn after_an_answer_the_follow_up_window_does_not_hear_hearken() {
             "[llm]\nbase_url = \"{url}\"\nmax_tokens = 48\n[service]\nlog_target = \"stderr\"\n"
         ),
     );
-    let out = hearken()
-        .args([
-            "--config",
-            config.to_str().unwrap(),
-            "simulate",
-            "--json",
-            "--realtime",
-        ])
-        .args(["--echo", ROOM])
-        .args(["--input", input.to_str().unwrap()])
-        .args(["--out", dir.path().join("reply.wav").to_str().unwrap()])
-        .output()
-        .expect("hearken runs");
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let turns = common::json_lines(&out.stdout);
-    eprintln!("{}\n{turns:?}", text(&out.stderr));
+    let turns = simulate_in_room(dir.path(), &config, &input);
     assert!(
         transcript(&turns[0]).contains("capital of france"),
         "{turns:?}"
