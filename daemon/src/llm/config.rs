@@ -37,7 +37,7 @@ pub struct LlmConfig {
     #[serde(deserialize_with = "checked::u32_in::<_, 0, 10>")]
     pub retries: u32,
     /// Past turns sent along with a question, newest first, within this many tokens
-    /// (estimated at four characters a token).
+    /// (estimated at four characters a token; trimmed to half of it when outgrown).
     #[serde(deserialize_with = "checked::u32_in::<_, 0, 100_000>")]
     pub history_tokens: u32,
     /// Refused: keys never live in the config in clear text.

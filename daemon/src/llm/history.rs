@@ -10,6 +10,10 @@ pub fn estimate_tokens(text: &str) -> usize {
     text.chars().count().div_ceil(4) + 4
 }
 
+fn turn_tokens((question, answer): &(String, String)) -> usize {
+    estimate_tokens(question) + estimate_tokens(answer)
+}
+
 #[derive(Debug, Clone)]
 pub struct History {
     turns: VecDeque<(String, String)>,
@@ -30,12 +34,13 @@ impl History {
     }
 
     /// The messages for a new question: system prompt, as many recent turns as fit the
-    /// budget (oldest dropped first), then the question.
+    /// budget (oldest dropped first; [`History::record`] keeps them within it unless the
+    /// budget shrank), then the question.
     pub fn messages(&self, system_prompt: &str, question: &str) -> Vec<ChatMessage> {
         let mut used = 0;
         let mut kept = 0;
-        for (q, a) in self.turns.iter().rev() {
-            let cost = estimate_tokens(q) + estimate_tokens(a);
+        for turn in self.turns.iter().rev() {
+            let cost = turn_tokens(turn);
             if used + cost > self.budget_tokens {
                 break;
             }
@@ -63,17 +68,20 @@ impl History {
         }
         self.turns
             .push_back((question.trim().to_string(), spoken.to_string()));
-        // Turns that can never fit again are dropped for good.
-        let mut total: usize = self
-            .turns
-            .iter()
-            .map(|(q, a)| estimate_tokens(q) + estimate_tokens(a))
-            .sum();
-        while total > self.budget_tokens {
-            let Some((q, a)) = self.turns.pop_front() else {
+        let mut total: usize = self.turns.iter().map(turn_tokens).sum();
+        if total <= self.budget_tokens {
+            return;
+        }
+        // Over budget, the oldest turns go until half of it is left, not just enough to fit:
+        // a server with a prompt cache (llama.cpp) re-reads everything after the first
+        // changed message, and dropping one turn per question would change the second
+        // message every time, re-reading the whole history (2.9 s a question on two cores
+        // for 1000 tokens) instead of once every several turns.
+        while total > self.budget_tokens / 2 {
+            let Some(turn) = self.turns.pop_front() else {
                 break;
             };
-            total -= estimate_tokens(&q) + estimate_tokens(&a);
+            total -= turn_tokens(&turn);
         }
     }
 
@@ -112,6 +120,34 @@ mod tests {
                 "another short answer",
                 "now"
             ]
+        );
+    }
+
+    #[test]
+    fn trimming_keeps_the_prompt_prefix_for_several_turns() {
+        let mut h = History::new(200);
+        let mut previous = h.messages("sys", "q");
+        let mut prefix_kept = 0;
+        let mut trims = 0;
+        for i in 0..40 {
+            h.record(&format!("question {i}"), &"answer words ".repeat(4));
+            let now = h.messages("sys", "q");
+            let total: usize = h.turns.iter().map(turn_tokens).sum();
+            assert!(total <= 200, "history over budget: {total}");
+            // Unchanged history, or one turn appended: the server's cached prefix holds.
+            let shared = previous.len() - 1;
+            if now.len() > shared && now[..shared] == previous[..shared] {
+                prefix_kept += 1;
+            } else {
+                trims += 1;
+                assert!(total <= 100, "a trim leaves half the budget: {total}");
+            }
+            previous = now;
+        }
+        assert!(trims >= 2, "{trims} trims");
+        assert!(
+            prefix_kept >= 4 * trims,
+            "{prefix_kept} kept, {trims} trims"
         );
     }
 
