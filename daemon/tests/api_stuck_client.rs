@@ -86,7 +86,11 @@ async fn a_client_that_stops_reading_is_disconnected_and_the_loop_goes_on() {
     )
     .await;
     next_matching(&mut watcher, Duration::from_secs(30), is_state("idle")).await;
-    let rss_before = sample(&metrics(&daemon).await, "hearken_resident_memory_bytes", &[]);
+    let rss_before = sample(
+        &metrics(&daemon).await,
+        "hearken_resident_memory_bytes",
+        &[],
+    );
 
     // A flood of notices: the reading client gets every one of them.
     for _ in 0..TOGGLES {
@@ -129,7 +133,11 @@ async fn a_client_that_stops_reading_is_disconnected_and_the_loop_goes_on() {
     );
 
     // Memory stays flat: a few MB of slack for the allocator, not a copy of the flood.
-    let rss_after = sample(&metrics(&daemon).await, "hearken_resident_memory_bytes", &[]);
+    let rss_after = sample(
+        &metrics(&daemon).await,
+        "hearken_resident_memory_bytes",
+        &[],
+    );
     eprintln!(
         "RSS {:.1} MB before the flood, {:.1} MB after",
         rss_before / 1e6,

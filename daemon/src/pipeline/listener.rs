@@ -644,18 +644,20 @@ impl Listener {
         self.share_boundaries(vad_events);
         let (final_text, partial) = match self.asr.feed(&audio) {
             Ok(events) => {
+                // The latest guess before the first final (what follows it is the next
+                // segment's).
                 let mut partial = None;
-                let mut last = None;
+                let mut final_text = None;
                 for e in events {
                     match e {
+                        AsrEvent::Partial(text) => partial = Some(text),
                         AsrEvent::Final(text) => {
-                            last = Some(text);
+                            final_text = Some(text);
                             break;
                         }
-                        AsrEvent::Partial(text) => partial = Some(text),
                     }
                 }
-                (last, partial)
+                (final_text, partial)
             }
             Err(e) => return self.fail(format!("{e}")),
         };
