@@ -1,16 +1,17 @@
-//! A client of `WS /v1/events` that stops reading, over the daemon's real unix socket with
-//! the real pipeline: the daemon buffers a bounded amount for it (the notice backlog, the
-//! socket's buffer), then disconnects it; its memory stays flat and the microphone keeps
-//! answering, both while the stuck client is connected and after it is gone.
+//! Clients that stop reading, over the daemon's real unix socket with the real pipeline:
+//! one on `WS /v1/events`, one on `WS /v1/voice`. The daemon buffers a bounded amount for
+//! each (the notice backlog, the socket's buffer), then disconnects it; its memory stays
+//! flat and the microphone keeps answering, both while the stuck client is connected and
+//! after it is gone.
 
 mod common;
 
 use std::time::Duration;
 
-use common::api::{events, is_state, metrics, post, sample, Ws};
+use common::api::{connect, events, is_state, metrics, post, sample, Ws};
 use common::daemon::start;
 use common::rig::{conversation, Part};
-use futures::StreamExt;
+use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
@@ -18,6 +19,9 @@ use tokio_tungstenite::tungstenite::Message;
 /// Mute on and off this many times: two state notices each, far more than the socket
 /// and the notice backlog hold for a client that does not read.
 const TOGGLES: usize = 400;
+/// Messages a stuck voice client tries to send: far more than the daemon reads before the
+/// answers it cannot deliver fill the socket.
+const VOICE_MESSAGES: usize = 50_000;
 
 /// Reads `ws` for as long as it is open, passing on each notice: a client that keeps up.
 fn keep_reading(mut ws: Ws) -> mpsc::UnboundedReceiver<Value> {
@@ -62,7 +66,7 @@ fn answered_by_the_microphone(v: &Value) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_that_stops_reading_is_disconnected_and_the_loop_goes_on() {
+async fn clients_that_stop_reading_are_disconnected_and_the_loop_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let input = conversation(&[
         Part::Silence(1.0),
@@ -132,7 +136,45 @@ async fn a_client_that_stops_reading_is_disconnected_and_the_loop_goes_on() {
         "{log}"
     );
 
-    // Memory stays flat: a few MB of slack for the allocator, not a copy of the flood.
+    // A remote voice session that stops reading: every message it sends has an answer
+    // (`stop` before `start` is an error), which it never takes.
+    let (mut tx, mut rx) = connect(&socket, "/v1/voice").await.split();
+    let writer = tokio::spawn(async move {
+        let stop = Message::Text(json!({"type": "stop"}).to_string().into());
+        let mut sent = 0;
+        while sent < VOICE_MESSAGES && tx.send(stop.clone()).await.is_ok() {
+            sent += 1;
+        }
+        sent
+    });
+    let sent = tokio::time::timeout(Duration::from_secs(60), writer)
+        .await
+        .expect("the daemon disconnected the voice client")
+        .unwrap();
+    let mut answered = 0usize;
+    let ended = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(Ok(m)) = rx.next().await {
+            if matches!(m, Message::Text(_)) {
+                answered += 1;
+            }
+        }
+    })
+    .await;
+    eprintln!("the stuck voice client sent {sent} messages and had {answered} answers buffered");
+    assert!(ended.is_ok(), "the stuck voice client is still connected");
+    assert!(sent < VOICE_MESSAGES, "the daemon read all {sent} messages");
+    assert!(
+        answered < sent,
+        "{answered} answers were kept for {sent} messages"
+    );
+    assert!(
+        daemon
+            .log()
+            .contains("a voice client stopped reading; disconnecting it"),
+        "{}",
+        daemon.log()
+    );
+    // Memory stays flat: a few MB of slack for the allocator, not a copy of either flood.
     let rss_after = sample(
         &metrics(&daemon).await,
         "hearken_resident_memory_bytes",
@@ -147,6 +189,28 @@ async fn a_client_that_stops_reading_is_disconnected_and_the_loop_goes_on() {
         rss_after - rss_before < 16e6,
         "RSS grew from {rss_before} to {rss_after}"
     );
+
+    // The stuck voice session is over: the next one is served, not refused as busy (it
+    // loads a recognizer of its own, hence after the memory was measured).
+    let mut voice = connect(&socket, "/v1/voice").await;
+    voice
+        .send(Message::Text(
+            json!({"type": "start", "sample_rate": 16000})
+                .to_string()
+                .into(),
+        ))
+        .await
+        .unwrap();
+    let started = tokio::time::timeout(Duration::from_secs(60), voice.next())
+        .await
+        .expect("an answer to start")
+        .unwrap()
+        .unwrap();
+    assert!(
+        started.to_text().unwrap().contains("\"started\""),
+        "{started}"
+    );
+    voice.close(None).await.unwrap();
 
     // The microphone's second question is answered after it.
     next_matching(

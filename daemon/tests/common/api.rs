@@ -15,13 +15,18 @@ use super::daemon::Daemon;
 
 pub type Ws = WebSocketStream<UnixStream>;
 
+/// A WebSocket to `path` (`/v1/events`, `/v1/voice`) on `socket`.
+pub async fn connect(socket: &Path, path: &str) -> Ws {
+    let stream = UnixStream::connect(socket).await.unwrap();
+    tokio_tungstenite::client_async(format!("ws://hearken{path}"), stream)
+        .await
+        .unwrap_or_else(|e| panic!("WS {path}: {e}"))
+        .0
+}
+
 /// `WS /v1/events` on `socket`.
 pub async fn events(socket: &Path) -> Ws {
-    let stream = UnixStream::connect(socket).await.unwrap();
-    let (ws, _) = tokio_tungstenite::client_async("ws://hearken/v1/events", stream)
-        .await
-        .expect("WS /v1/events");
-    ws
+    connect(socket, "/v1/events").await
 }
 
 /// Reads notices until one matches `want`; returns every notice read, the match last.
