@@ -1,7 +1,8 @@
 //! The talk page in a real browser: Debian's chromium, driven through chromedriver, opens
 //! the page on the daemon's token-protected TCP listener, its fake microphone playing a
 //! recorded question; pressing Talk must show the transcript and the answer and play the
-//! answer's audio. The screenshot is left in the test's output directory.
+//! answer's audio, and hands-free mode must answer again without a press and then listen
+//! by itself. The screenshots are left in the test's output directory.
 
 mod common;
 
@@ -177,6 +178,25 @@ async fn the_talk_page_answers_a_spoken_question() {
             "heard {transcript:?}, answered {answer:?}, {received} samples; screenshot {}",
             out.join("talk_page.png").display()
         );
+        wait_text(&c, "#answers", Duration::from_secs(5), |t| t == "1").await;
+
+        // Hands-free: one tick, and the page answers the looping question, then listens
+        // for the next one by itself.
+        c.find(Locator::Css("#hands-free"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_text(&c, "#answers", Duration::from_secs(180), |t| t == "2").await;
+        let hands_free = text_of(&c, "#answer").await;
+        wait_text(&c, "#voice-state", Duration::from_secs(30), |t| {
+            t == "listening"
+        })
+        .await;
+        let shot = c.screenshot().await.unwrap();
+        std::fs::write(out.join("hands_free.png"), &shot).unwrap();
+        eprintln!("hands-free answered {hands_free:?} and listens again");
         (transcript, answer, received)
     }
     .await;

@@ -13,17 +13,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::api::{events, is_state, metrics, post, sample, until};
 use common::daemon::{start_at, Daemon};
 use common::rig::{conversation, pipe, Part};
 use common::{host_port, llm_url};
 use futures::{SinkExt, StreamExt};
 use hearken::api::client;
 use serde_json::{json, Value};
-use tokio::net::UnixStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
-
-type Ws = WebSocketStream<UnixStream>;
 
 /// A TCP forwarder to the LLM server that can be switched off (its port then refuses
 /// connections, as a stopped server's does) and on again on the same port.
@@ -81,70 +78,6 @@ impl Forwarder {
 
     fn url(&self) -> String {
         format!("http://127.0.0.1:{}/v1", self.port)
-    }
-}
-
-async fn events(socket: &Path) -> Ws {
-    let stream = UnixStream::connect(socket).await.unwrap();
-    let (ws, _) = tokio_tungstenite::client_async("ws://hearken/v1/events", stream)
-        .await
-        .expect("WS /v1/events");
-    ws
-}
-
-/// Reads notices until one matches `want`; returns every notice read, the match last.
-async fn until(ws: &mut Ws, within: Duration, want: impl Fn(&Value) -> bool) -> Vec<Value> {
-    let mut seen = Vec::new();
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        let message = tokio::time::timeout_at(deadline, ws.next())
-            .await
-            .unwrap_or_else(|_| panic!("no matching event within {within:?}; saw {seen:#?}"))
-            .expect("the event stream ended")
-            .expect("a WebSocket message");
-        let Message::Text(text) = message else {
-            continue;
-        };
-        let v: Value = serde_json::from_str(&text).unwrap();
-        let done = want(&v);
-        seen.push(v);
-        if done {
-            return seen;
-        }
-    }
-}
-
-fn is_state(state: &'static str) -> impl Fn(&Value) -> bool {
-    move |v| v["type"] == "state" && v["state"] == state
-}
-
-async fn post(daemon: &Daemon, path: &str, body: Value) -> Value {
-    let answer = client::post(&daemon.socket(), path, &body.to_string())
-        .await
-        .unwrap();
-    assert_eq!(answer.status, 200, "{path}: {}", answer.body);
-    answer.json().unwrap()
-}
-
-async fn metrics(daemon: &Daemon) -> prometheus_parse::Scrape {
-    let answer = client::get(&daemon.socket(), "/metrics").await.unwrap();
-    assert_eq!(answer.status, 200, "{}", answer.body);
-    let lines = answer.body.lines().map(|l| Ok(l.to_string()));
-    prometheus_parse::Scrape::parse(lines).expect("Prometheus text")
-}
-
-/// The value of the sample `metric` whose labels include `labels`.
-fn sample(scrape: &prometheus_parse::Scrape, metric: &str, labels: &[(&str, &str)]) -> f64 {
-    use prometheus_parse::Value::*;
-    let s = scrape
-        .samples
-        .iter()
-        .find(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(v)))
-        .unwrap_or_else(|| panic!("no {metric} {labels:?}"));
-    match &s.value {
-        Counter(v) | Gauge(v) | Untyped(v) => *v,
-        Histogram(buckets) => buckets.iter().map(|b| b.count).fold(0.0, f64::max),
-        Summary(_) => panic!("{metric} is a summary"),
     }
 }
 
@@ -218,8 +151,29 @@ async fn the_api_watches_and_drives_the_running_daemon() {
             .unwrap_or_else(|| panic!("no {kind} in {seen:#?}"))
     };
     assert!(position("turn_started") < position("speech_start"));
-    assert!(position("speech_start") < position("transcript_final"));
+    assert!(position("speech_start") < position("transcript_partial"));
+    assert!(position("speech_start") < position("speech_end"));
+    assert!(position("speech_end") < position("transcript_final"));
     assert!(position("transcript_final") < position("assistant_text"));
+    // The partials come while the user speaks, each a guess at the same turn's words.
+    let turn = &seen[position("turn_started")]["turn"];
+    let partials: Vec<(usize, &str)> = seen
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v["type"] == "transcript_partial")
+        .map(|(i, v)| {
+            assert_eq!(&v["turn"], turn, "{v}");
+            (i, v["text"].as_str().unwrap())
+        })
+        .collect();
+    eprintln!("partials of the first turn: {partials:?}");
+    for (i, text) in &partials {
+        assert!(
+            (position("speech_start")..position("speech_end")).contains(i),
+            "a partial outside the speech: {text:?} in {kinds:?}"
+        );
+        assert!(!text.trim().is_empty());
+    }
     assert!(position("assistant_text") < position("turn"));
     let started = &seen[position("turn_started")];
     assert_eq!(started["trigger"], "wake", "{started}");

@@ -5,28 +5,16 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::api::{connect, Ws};
 use common::daemon::start;
 use common::rig::{conversation, Part};
 use futures::{SinkExt, StreamExt};
 use hearken::asr::text::word_errors;
 use hearken::audio::wav;
 use serde_json::{json, Value};
-use tokio::net::UnixStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
-
-type Ws = WebSocketStream<UnixStream>;
-
-async fn connect(socket: &Path, path: &str) -> Ws {
-    let stream = UnixStream::connect(socket).await.unwrap();
-    tokio_tungstenite::client_async(format!("ws://hearken{path}"), stream)
-        .await
-        .expect("WebSocket")
-        .0
-}
 
 /// The next message: JSON for text, the bytes for binary; `None` once closed.
 async fn next(ws: &mut Ws, within: Duration) -> Option<Result<Value, Vec<u8>>> {

@@ -642,11 +642,23 @@ impl Listener {
         // An end found in this frame was declared now, before the ASR decodes it.
         let endpoint = Instant::now();
         self.share_boundaries(vad_events);
-        let final_text = match self.asr.feed(&audio) {
-            Ok(events) => events.into_iter().find_map(|e| match e {
-                AsrEvent::Final(text) => Some(text),
-                AsrEvent::Partial(_) => None,
-            }),
+        let (final_text, partial) = match self.asr.feed(&audio) {
+            Ok(events) => {
+                // The latest guess before the first final (what follows it is the next
+                // segment's).
+                let mut partial = None;
+                let mut final_text = None;
+                for e in events {
+                    match e {
+                        AsrEvent::Partial(text) => partial = Some(text),
+                        AsrEvent::Final(text) => {
+                            final_text = Some(text);
+                            break;
+                        }
+                    }
+                }
+                (final_text, partial)
+            }
             Err(e) => return self.fail(format!("{e}")),
         };
         let speaking = matches!(
@@ -656,6 +668,14 @@ impl Listener {
                 ..
             }
         );
+        // Only the user's speech: what the recognizer makes of the wake word's tail is not
+        // theirs, and a final in this frame supersedes any guess before it.
+        if let (Some(raw), true, None) = (partial, speaking, &final_text) {
+            let text = self.user_text(&raw);
+            if !text.is_empty() {
+                self.send(Event::Partial { turn, text });
+            }
+        }
         if let (Some(text), false) = (&final_text, speaking) {
             // A segment the recognizer closed before the user began: the wake word's tail
             // in the pre-roll. The recognizer goes on with the next segment.
@@ -908,9 +928,9 @@ mod tests {
         }
     }
 
-    /// "Recognizes" each loud frame as the word its first sample stands for. A frame of -1
-    /// (quiet) ends a segment, as the VAD-driven Whisper recognizer does on its own, and its
-    /// words so far come back as a final.
+    /// "Recognizes" each loud frame as the word its first sample stands for, giving the
+    /// words so far as a partial. A frame of -1 (quiet) ends a segment, as the VAD-driven
+    /// Whisper recognizer does on its own, and its words so far come back as a final.
     struct Asr(Arc<Mutex<Vec<String>>>, Vec<String>);
     impl Recognizer for Asr {
         fn begin(&mut self) {
@@ -935,6 +955,7 @@ mod tests {
                     _ => continue,
                 };
                 self.1.push(word.into());
+                events.push(AsrEvent::Partial(self.1.join(" ")));
             }
             Ok(events)
         }
@@ -1074,6 +1095,34 @@ mod tests {
             .filter(|e| matches!(e, Event::SpeechStarted { .. }))
             .collect();
         assert_eq!(started.len(), 1, "{events:?}");
+    }
+
+    #[test]
+    fn partials_are_the_user_s_words_while_they_speak() {
+        // The recognizer's guesses at the wake word's tail ("Alexa, So...") are not the
+        // user's; theirs come between the start of their speech and the utterance.
+        let frames = [0, 9, 7, 8, 0, -1, 0, 0, 0, 1, 2, 3, 0, -1, 0, 0];
+        let (events, _) = listen(&frames, true);
+        let kinds: Vec<String> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::SpeechStarted { .. } => Some("speech".into()),
+                Event::Partial { turn: 1, text } => Some(format!("partial: {text}")),
+                Event::Partial { .. } => Some("a partial of another turn".into()),
+                Event::Utterance { text, .. } => Some(format!("utterance: {text}")),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "speech",
+                "partial: what",
+                "partial: what time",
+                "partial: what time is it?",
+                "utterance: what time is it?"
+            ]
+        );
     }
 
     #[test]

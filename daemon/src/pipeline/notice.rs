@@ -28,6 +28,11 @@ pub enum Notice {
     SpeechStart {
         turn: u64,
     },
+    /// What the user has said so far; the final transcript replaces it.
+    TranscriptPartial {
+        turn: u64,
+        text: String,
+    },
     /// The end of speech was declared and the final transcript is ready.
     SpeechEnd {
         turn: u64,
@@ -88,6 +93,10 @@ impl Notice {
                 },
             }],
             Event::SpeechStarted { turn, .. } => vec![Notice::SpeechStart { turn: *turn }],
+            Event::Partial { turn, text } => vec![Notice::TranscriptPartial {
+                turn: *turn,
+                text: text.clone(),
+            }],
             Event::Utterance { turn, text, .. } => vec![
                 Notice::SpeechEnd { turn: *turn },
                 Notice::TranscriptFinal {

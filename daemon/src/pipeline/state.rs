@@ -34,6 +34,12 @@ pub enum Event {
         turn: u64,
         at: Instant,
     },
+    /// The recognizer's best guess so far at the user's words (wake word removed); each
+    /// replaces the one before.
+    Partial {
+        turn: u64,
+        text: String,
+    },
     /// The user paused: if the turn ends here, these are their words (wake word removed).
     /// With `[turn] speculate` the answer starts now and plays once the turn is confirmed.
     Speculate {
@@ -323,7 +329,7 @@ impl Conversation {
             } => self.on_reply_done(turn, played, outcome, playback_end, &mut out),
             Event::Failed { turn, message } => self.on_failed(turn, &message, &mut out),
             // Only for observers (the API); the state does not depend on them.
-            Event::AnswerDelta { .. } | Event::LlmFailed { .. } => {}
+            Event::Partial { .. } | Event::AnswerDelta { .. } | Event::LlmFailed { .. } => {}
         }
         out
     }

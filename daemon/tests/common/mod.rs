@@ -1,6 +1,7 @@
 //! Shared by the integration tests: where the repo, the models and the binary are.
 #![allow(dead_code)]
 
+pub mod api;
 pub mod daemon;
 pub mod journal;
 pub mod mic;
