@@ -13,6 +13,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 use super::codec::{self, Limits};
+use crate::pipeline::supervise;
 use super::event::{Event, Info};
 
 /// Where a session's events to the peer go; a writer task sends them in order.
@@ -42,19 +43,26 @@ pub async fn bind(addr: &str, key: &str) -> Result<TcpListener, std::io::Error> 
         .map_err(|e| std::io::Error::new(e.kind(), format!("{key} = {addr:?}: cannot listen: {e}")))
 }
 
-/// Accepts connections until the task is dropped.
-pub async fn serve(listener: TcpListener, role: std::sync::Arc<dyn Role>, limits: Limits) {
+/// Accepts connections until the task is dropped, or until accepting fails for good (the
+/// error, for the supervisor). Each connection is its own task: one whose session panics
+/// closes, and the rest go on.
+pub async fn serve(
+    listener: TcpListener,
+    role: std::sync::Arc<dyn Role>,
+    limits: Limits,
+) -> Result<(), std::io::Error> {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
                 let role = role.clone();
                 tokio::spawn(async move { connection(stream, peer, role.as_ref(), limits).await });
             }
-            Err(e) => {
+            Err(e) if supervise::accept_can_go_on(&e) => {
                 // Out of descriptors and the like: wait a little rather than spin.
                 log::warn!("wyoming: accepting a connection failed: {e}");
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             }
+            Err(e) => return Err(e),
         }
     }
 }
