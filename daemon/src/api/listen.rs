@@ -107,7 +107,7 @@ pub async fn bind(
         Some((listener, token, tls))
     };
     if !config.socket.as_os_str().is_empty() {
-        let listener = bind_socket(&config.socket)
+        let (listener, id) = bind_socket(&config.socket)
             .await
             .map_err(|source| ApiError::Socket {
                 path: config.socket.clone(),
@@ -118,7 +118,7 @@ pub async fn bind(
         server.tasks.push(supervise::spawn_task(
             "api socket",
             handle.on_exit(),
-            serve_socket(config.socket.clone(), listener, router.clone()),
+            serve_socket(config.socket.clone(), listener, id, router.clone()),
         ));
     }
     if let Some((listener, token, tls)) = tcp {
@@ -150,8 +150,8 @@ pub async fn bind(
 }
 
 /// Binds the socket, replacing a stale one (left by a daemon that died) but never a live
-/// one, and opens it to the owner and the group only.
-async fn bind_socket(path: &Path) -> std::io::Result<UnixListener> {
+/// one, and opens it to the owner and the group only; the listener, and which file it is.
+async fn bind_socket(path: &Path) -> std::io::Result<(UnixListener, (u64, u64))> {
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         if !meta.file_type().is_socket() {
             return Err(std::io::Error::new(
@@ -169,7 +169,7 @@ async fn bind_socket(path: &Path) -> std::io::Result<UnixListener> {
     }
     let listener = UnixListener::bind(path)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
-    Ok(listener)
+    Ok((listener, socket_id(path)?))
 }
 
 /// A socket path removed this often within [`REBIND_WINDOW`] is not bound again: something
@@ -180,11 +180,12 @@ const REBIND_WINDOW: Duration = Duration::from_secs(60);
 /// nothing, and clients then find no API although the daemon listens on.
 const PATH_CHECK: Duration = Duration::from_secs(1);
 
-/// Serves the unix socket at `path`; binds it again when the path is removed or
-/// replaced. Ends only with the error it cannot get past.
+/// Serves the unix socket at `path` (the file `ours`); binds it again when the path is
+/// removed or replaced. Ends only with the error it cannot get past.
 async fn serve_socket(
     path: PathBuf,
     mut listener: UnixListener,
+    mut ours: (u64, u64),
     app: Router,
 ) -> Result<(), std::io::Error> {
     let named = |e: std::io::Error, what: &str| {
@@ -192,7 +193,6 @@ async fn serve_socket(
     };
     let mut rebinds = ErrorBudget::new(MAX_REBINDS, REBIND_WINDOW);
     loop {
-        let ours = socket_id(&path).map_err(|e| named(e, "cannot check the socket"))?;
         tokio::select! {
             e = serve_sorted(listener, app.clone()) => {
                 return Err(named(e, "accepting clients failed for good"));
@@ -213,7 +213,7 @@ async fn serve_socket(
             ),
             Verdict::Quiet => {}
         }
-        listener = bind_socket(&path)
+        (listener, ours) = bind_socket(&path)
             .await
             .map_err(|e| named(e, "cannot listen on it again"))?;
     }
@@ -317,5 +317,77 @@ impl axum::serve::Listener for Sorted<TcpListener> {
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
         self.inner.local_addr()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::client;
+    use axum::routing::get;
+
+    /// The real listener code with a router that has a handler that panics (a bug), on a
+    /// unix socket in a temporary directory.
+    async fn serving(dir: &Path) -> (Server, PathBuf) {
+        let socket = dir.join("api.sock");
+        let config = ApiConfig {
+            socket: socket.clone(),
+            ..ApiConfig::default()
+        };
+        let router = Router::new()
+            .route("/health", get(|| async { "ok" }))
+            .route(
+                "/boom",
+                get(|| async {
+                    if true {
+                        panic!("index out of range in a handler");
+                    }
+                    "never"
+                }),
+            );
+        let pipeline = crate::pipeline::Pipeline::new();
+        let collector = tokio::spawn(async {});
+        let server = bind(&config, router, collector, &pipeline.handle())
+            .await
+            .unwrap();
+        (server, socket)
+    }
+
+    #[tokio::test]
+    async fn a_handler_that_panics_closes_its_connection_and_the_api_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let (server, socket) = serving(dir.path()).await;
+        assert!(client::get(&socket, "/boom").await.is_err());
+        for _ in 0..3 {
+            let answer = client::get(&socket, "/health").await.unwrap();
+            assert_eq!((answer.status, answer.body.as_str()), (200, "ok"));
+        }
+        drop(server);
+        assert!(!socket.exists(), "the socket is removed at the stop");
+    }
+
+    #[tokio::test]
+    async fn a_removed_socket_path_is_bound_again() {
+        let _ = env_logger::builder().is_test(true).try_init();
+        let dir = tempfile::tempdir().unwrap();
+        let (_server, socket) = serving(dir.path()).await;
+        std::fs::remove_file(&socket).unwrap();
+        assert!(client::get(&socket, "/health").await.is_err());
+        let deadline = Instant::now() + PATH_CHECK * 5;
+        loop {
+            if let Ok(answer) = client::get(&socket, "/health").await {
+                assert_eq!(answer.status, 200);
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "never bound again: {:?} {:?}",
+                socket_id(&socket),
+                client::get(&socket, "/health").await.err()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let mode = std::fs::metadata(&socket).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o660, "bound again as it was at the start");
     }
 }

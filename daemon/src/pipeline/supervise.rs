@@ -279,13 +279,18 @@ mod tests {
     use super::*;
     use std::sync::mpsc;
 
+    /// A stage body that panics: its type says what a stage returns.
+    fn panics(message: &'static str) -> impl FnOnce() + Send {
+        move || panic!("{message}")
+    }
+
     #[test]
     fn a_panicking_thread_reports_its_stage_and_message() {
         let (tx, rx) = mpsc::channel();
         let t = spawn(
             "listener",
             move |e| tx.send(e).unwrap(),
-            || panic!("wake model exploded"),
+            panics("wake model exploded"),
         )
         .unwrap();
         t.join().unwrap();
@@ -332,7 +337,7 @@ mod tests {
         let t = tx.clone();
         runtime.block_on(async move {
             let _ = spawn_task("api", move |e| t.send(e).unwrap(), async {
-                panic!("router state poisoned")
+                panics("router state poisoned")()
             })
             .await;
             let aborted = spawn_task(

@@ -118,3 +118,66 @@ async fn connection(stream: TcpStream, peer: SocketAddr, role: &dyn Role, limits
     drop(out);
     let _ = writer.await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wyoming::event::Transcribe;
+
+    /// A role whose sessions panic on the first event they handle (a bug in a session).
+    struct Panics;
+
+    struct PanickingSession;
+
+    impl Session for PanickingSession {
+        fn handle<'a>(
+            &'a mut self,
+            _event: Event,
+            _out: &'a Outbox,
+        ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+            Box::pin(async { panic!("session state out of step") })
+        }
+    }
+
+    impl Role for Panics {
+        fn info(&self) -> Info {
+            Info::default()
+        }
+        fn session(&self, _peer: SocketAddr, _out: &Outbox) -> Option<Box<dyn Session>> {
+            Some(Box::new(PanickingSession))
+        }
+    }
+
+    async fn send(stream: &mut TcpStream, event: Event) {
+        codec::write_frame(stream, &event.to_frame()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_session_that_panics_closes_its_connection_and_the_server_goes_on() {
+        let listener = bind("127.0.0.1:0", "wyoming.listen").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(serve(listener, std::sync::Arc::new(Panics), Limits::default()));
+
+        let mut broken = TcpStream::connect(addr).await.unwrap();
+        send(&mut broken, Event::Transcribe(Transcribe::default())).await;
+        let mut reader = BufReader::new(broken);
+        let closed = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            codec::read_frame(&mut reader, &Limits::default()),
+        )
+        .await
+        .expect("the connection closes");
+        assert!(matches!(closed, Ok(None) | Err(_)), "{closed:?}");
+
+        let mut next = TcpStream::connect(addr).await.unwrap();
+        send(&mut next, Event::Describe).await;
+        let mut reader = BufReader::new(next);
+        let frame = codec::read_frame(&mut reader, &Limits::default())
+            .await
+            .unwrap()
+            .expect("an answer");
+        assert_eq!(Event::from_frame(frame).unwrap(), Event::Info(Info::default()));
+        assert!(!server.is_finished());
+        server.abort();
+    }
+}
