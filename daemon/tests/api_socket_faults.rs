@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::daemon::{start_with_mic, Daemon};
@@ -19,16 +19,18 @@ const TURN: Duration = Duration::from_secs(120);
 
 const LLM: &str = "max_tokens = 24\nfirst_token_timeout_s = 30.0";
 
-/// Waits (5 s at most: the path is checked every second) until `socket` exists again.
-fn wait_for_file(daemon: &Daemon, socket: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !socket.exists() {
-        assert!(Instant::now() < deadline, "never bound again:\n{}", daemon.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+/// The tests share two cores and one LLM server: one daemon at a time.
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn started() -> (tempfile::TempDir, Daemon, common::mic::Mic, tokio::runtime::Runtime) {
+fn started() -> (
+    tempfile::TempDir,
+    Daemon,
+    common::mic::Mic,
+    tokio::runtime::Runtime,
+) {
     let dir = tempfile::tempdir().unwrap();
     let (daemon, mic) = start_with_mic(dir.path(), &llm_url(), LLM, "", &[]);
     daemon.wait_for_line("ready: listening");
@@ -39,6 +41,7 @@ fn started() -> (tempfile::TempDir, Daemon, common::mic::Mic, tokio::runtime::Ru
 
 #[test]
 fn a_removed_api_socket_is_bound_again_and_the_next_turn_is_answered() {
+    let _serial = serial();
     let (_dir, mut daemon, mic, runtime) = started();
     let socket = daemon.socket();
     std::fs::remove_file(&socket).unwrap();
@@ -68,16 +71,17 @@ fn a_removed_api_socket_is_bound_again_and_the_next_turn_is_answered() {
 
 #[test]
 fn an_api_socket_removed_again_and_again_stops_the_daemon_non_zero_naming_the_stage() {
+    let _serial = serial();
     let (_dir, mut daemon, _mic, _runtime) = started();
     let socket = daemon.socket();
     // Bound again three times within the minute; the fourth removal is one too many.
     for _ in 0..3 {
         std::fs::remove_file(&socket).unwrap();
+        // Logged once the socket is there again.
         daemon.wait_for_line_within(
             "was removed; listening on it again",
             Duration::from_secs(10),
         );
-        wait_for_file(&daemon, &socket);
     }
     std::fs::remove_file(&socket).unwrap();
     let removed = Instant::now();

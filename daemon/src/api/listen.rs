@@ -16,11 +16,11 @@ use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::auth;
-use crate::pipeline::supervise::{self, ErrorBudget, Verdict};
-use crate::pipeline::Handle;
 use super::config::ApiConfig;
 use super::error::{ApiError, Refusal};
 use super::tls::Tls;
+use crate::pipeline::supervise::{self, ErrorBudget, Verdict};
+use crate::pipeline::Handle;
 
 /// The running API; dropping it stops serving and removes the socket.
 pub struct Server {
@@ -107,12 +107,13 @@ pub async fn bind(
         Some((listener, token, tls))
     };
     if !config.socket.as_os_str().is_empty() {
-        let (listener, id) = bind_socket(&config.socket)
-            .await
-            .map_err(|source| ApiError::Socket {
-                path: config.socket.clone(),
-                source,
-            })?;
+        let (listener, id) =
+            bind_socket(&config.socket)
+                .await
+                .map_err(|source| ApiError::Socket {
+                    path: config.socket.clone(),
+                    source,
+                })?;
         server.socket = Some(config.socket.clone());
         log::info!("api: listening on {}", config.socket.display());
         server.tasks.push(supervise::spawn_task(
@@ -199,23 +200,24 @@ async fn serve_socket(
             }
             () = path_changes(&path, ours) => {}
         }
-        match rebinds.record(Instant::now()) {
-            Verdict::Exhausted { count } => {
-                return Err(std::io::Error::other(format!(
-                    "{}: removed {count} times within {} s; not binding it again",
-                    path.display(),
-                    REBIND_WINDOW.as_secs()
-                )));
-            }
-            Verdict::Log { .. } => log::warn!(
-                "api: the socket {} was removed; listening on it again",
-                path.display()
-            ),
-            Verdict::Quiet => {}
+        let verdict = rebinds.record(Instant::now());
+        if let Verdict::Exhausted { count } = verdict {
+            return Err(std::io::Error::other(format!(
+                "{}: removed {count} times within {} s; not binding it again",
+                path.display(),
+                REBIND_WINDOW.as_secs()
+            )));
         }
         (listener, ours) = bind_socket(&path)
             .await
             .map_err(|e| named(e, "cannot listen on it again"))?;
+        // Once it is there again, so that the line means clients can connect.
+        if let Verdict::Log { .. } = verdict {
+            log::warn!(
+                "api: the socket {} was removed; listening on it again",
+                path.display()
+            );
+        }
     }
 }
 

@@ -96,6 +96,17 @@ pub enum PipelineError {
     },
 }
 
+impl PipelineError {
+    /// `exit` ended the loop where `core` was.
+    fn died(exit: Exit, core: &Conversation) -> Self {
+        PipelineError::StageDied {
+            exit,
+            state: core.state(),
+            turn: core.current_turn(),
+        }
+    }
+}
+
 /// The engines a pipeline drives.
 pub struct Engines {
     pub wake: Box<dyn WakeEngine>,
@@ -502,11 +513,7 @@ impl Pipeline {
                         break;
                     }
                     Some(Signal::Exited(exit)) => {
-                        result = Err(PipelineError::StageDied {
-                            exit,
-                            state: core.state(),
-                            turn: core.current_turn(),
-                        });
+                        result = Err(PipelineError::died(exit, &core));
                         break;
                     }
                     None => break,
@@ -562,11 +569,7 @@ impl Pipeline {
                     }
                     Some(Control::Stop) | None => break,
                     Some(Control::StageDied(exit)) => {
-                        result = Err(PipelineError::StageDied {
-                            exit,
-                            state: core.state(),
-                            turn: core.current_turn(),
-                        });
+                        result = Err(PipelineError::died(exit, &core));
                         break;
                     }
                     Some(Control::Speak(speech)) => {

@@ -70,7 +70,12 @@ pub fn spawn<R: Outcome>(
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name(format!("hearken-{stage}"))
-        .spawn(move || on_exit(exit_of(stage, std::panic::catch_unwind(AssertUnwindSafe(f)))))
+        .spawn(move || {
+            on_exit(exit_of(
+                stage,
+                std::panic::catch_unwind(AssertUnwindSafe(f)),
+            ))
+        })
 }
 
 /// [`spawn`] for a task on the current tokio runtime (an accept loop): whatever way it

@@ -13,8 +13,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 use super::codec::{self, Limits};
-use crate::pipeline::supervise;
 use super::event::{Event, Info};
+use crate::pipeline::supervise;
 
 /// Where a session's events to the peer go; a writer task sends them in order.
 pub type Outbox = mpsc::UnboundedSender<Event>;
@@ -156,7 +156,11 @@ mod tests {
     async fn a_session_that_panics_closes_its_connection_and_the_server_goes_on() {
         let listener = bind("127.0.0.1:0", "wyoming.listen").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let server = tokio::spawn(serve(listener, std::sync::Arc::new(Panics), Limits::default()));
+        let server = tokio::spawn(serve(
+            listener,
+            std::sync::Arc::new(Panics),
+            Limits::default(),
+        ));
 
         let mut broken = TcpStream::connect(addr).await.unwrap();
         send(&mut broken, Event::Transcribe(Transcribe::default())).await;
@@ -176,7 +180,10 @@ mod tests {
             .await
             .unwrap()
             .expect("an answer");
-        assert_eq!(Event::from_frame(frame).unwrap(), Event::Info(Info::default()));
+        assert_eq!(
+            Event::from_frame(frame).unwrap(),
+            Event::Info(Info::default())
+        );
         assert!(!server.is_finished());
         server.abort();
     }
