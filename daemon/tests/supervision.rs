@@ -6,8 +6,9 @@
 mod common;
 
 use common::llm_url;
-use common::rig::{config, conversation, rig, run_with, Part};
+use common::rig::{config, conversation, rig, run_with, run_with_setup, Part};
 use futures::stream::{BoxStream, StreamExt};
+use hearken::hw::{self, Button, Edge, Frame, HwError, Leds};
 use hearken::llm::{ChatMessage, ChatModel, LlmError};
 use hearken::pipeline::{self, Engines, PipelineError};
 use hearken::tts::{Synthesizer, TtsError};
@@ -275,4 +276,111 @@ fn an_answer_task_panic_fails_that_answer_only_and_the_next_turn_is_answered() {
         .find(|l| l.contains("stream parser index out of range"))
         .unwrap_or_else(|| panic!("no panic record in {errors:?}"));
     assert!(record.contains("during turn 1 (thinking)"), "{record}");
+}
+
+/// A talk button on a GPIO chip that goes away 2 s in (a USB GPIO expander unplugged):
+/// waiting on its line then fails as the cdev backend's does, with the kernel's ENODEV.
+struct ButtonOnAChipThatGoes {
+    start: std::time::Instant,
+}
+
+impl Button for ButtonOnAChipThatGoes {
+    fn now(&self) -> std::time::Duration {
+        self.start.elapsed()
+    }
+    fn wait_edge(&mut self, timeout: std::time::Duration) -> Result<Option<Edge>, HwError> {
+        if self.start.elapsed() < std::time::Duration::from_secs(2) {
+            std::thread::sleep(timeout);
+            return Ok(None);
+        }
+        Err(HwError::Device {
+            device: "GPIO button".into(),
+            message: std::io::Error::from_raw_os_error(libc::ENODEV).to_string(),
+        })
+    }
+}
+
+/// LEDs whose driver has a bug that panics on the 30th frame (1 s in at 30 fps).
+struct LedsPanic {
+    frames: usize,
+}
+
+impl Leds for LedsPanic {
+    fn count(&self) -> usize {
+        3
+    }
+    fn show(&mut self, _frame: &Frame) -> Result<(), HwError> {
+        self.frames += 1;
+        if self.frames == 30 {
+            panic!("LED frame index out of range");
+        }
+        Ok(())
+    }
+    fn off(&mut self) -> Result<(), HwError> {
+        Ok(())
+    }
+}
+
+/// The loop with the board's threads started on it as `hearken run` starts them.
+fn run_with_board(parts: hw::Parts) -> PipelineError {
+    let rig = rig();
+    let (config, engines) = engines(&llm_url());
+    let mut board = None;
+    let result = run_with_setup(
+        &rig,
+        &config,
+        engines,
+        &question(),
+        |pipeline| board = Some(hw::Hw::start(parts, &config.hw, &pipeline.handle()).unwrap()),
+        |_| {},
+    );
+    board.expect("the board started").stop();
+    result.unwrap_err()
+}
+
+#[test]
+fn a_button_whose_gpio_chip_went_away_stops_the_loop_naming_the_stage() {
+    let err = run_with_board(hw::Parts {
+        leds: None,
+        button: Some(Box::new(ButtonOnAChipThatGoes {
+            start: std::time::Instant::now(),
+        })),
+    });
+    let message = err.to_string();
+    eprintln!("{message}");
+    assert!(
+        matches!(&err, PipelineError::StageDied { exit, .. } if exit.stage == "button"),
+        "{err:?}"
+    );
+    assert!(
+        message.contains("the button thread failed: GPIO button: No such device"),
+        "{message}"
+    );
+}
+
+#[test]
+fn an_led_thread_panic_stops_the_loop_naming_the_stage() {
+    let err = run_with_board(hw::Parts {
+        leds: Some(Box::new(LedsPanic { frames: 0 })),
+        button: None,
+    });
+    let message = err.to_string();
+    eprintln!("{message}");
+    assert!(
+        matches!(&err, PipelineError::StageDied { exit, .. } if exit.stage == "leds"),
+        "{err:?}"
+    );
+    assert!(
+        message.contains("the leds thread panicked: LED frame index out of range"),
+        "{message}"
+    );
+    let errors = logged_panics().0.lock().unwrap().clone();
+    let record = errors
+        .iter()
+        .find(|l| l.contains("LED frame index out of range"))
+        .unwrap_or_else(|| panic!("no panic record in {errors:?}"));
+    assert!(
+        record.starts_with("panic in thread `hearken-leds` "),
+        "{record}"
+    );
 }

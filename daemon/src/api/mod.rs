@@ -101,7 +101,7 @@ pub async fn start(config: &Config, handle: Handle) -> Result<Server, ApiError> 
             }
         }
     });
-    listen::bind(&config.api, router(api), collector).await
+    listen::bind(&config.api, router(api), collector, &handle).await
 }
 
 fn router(api: Api) -> Router {

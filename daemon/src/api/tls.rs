@@ -42,18 +42,20 @@ impl Tls {
     }
 }
 
-/// Serves `app` over TLS on `listener` until the task is aborted. Each connection is
-/// its own task, so a slow handshake holds up no one else.
-pub async fn serve(listener: TcpListener, tls: Tls, app: Router) {
+/// Serves `app` over TLS on `listener` until the task is aborted, or until accepting
+/// fails for good (that error). Each connection is its own task, so a slow handshake
+/// holds up no one else and a handler that panics closes only its connection.
+pub async fn serve(listener: TcpListener, tls: Tls, app: Router) -> Result<(), std::io::Error> {
     loop {
         let (tcp, peer) = match listener.accept().await {
             Ok(connection) => connection,
-            Err(e) => {
+            Err(e) if crate::pipeline::supervise::accept_can_go_on(&e) => {
                 // Out of file descriptors, mostly: wait for some to close.
                 log::warn!("api: accepting a TLS client failed: {e}");
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
+            Err(e) => return Err(e),
         };
         let (tls, app) = (tls.0.clone(), app.clone());
         tokio::spawn(async move {

@@ -70,7 +70,13 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let (state_tx, state_rx) = tokio::sync::watch::channel(State::Idle);
     let animator = parts
         .leds
-        .map(|leds| Animator::spawn(leds, config.leds.clone(), state_rx))
+        .map(|leds| {
+            Animator::spawn(leds, config.leds.clone(), state_rx, |exit| {
+                if exit.panic.is_some() {
+                    log::error!("{exit}");
+                }
+            })
+        })
         .transpose()?;
     let stop = Arc::new(AtomicBool::new(false));
     let button = parts.button.map(|b| {

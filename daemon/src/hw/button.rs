@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Button, HwError};
 use crate::config::checked;
+use crate::pipeline::supervise::{self, Exit};
 use crate::pipeline::{Handle, State};
 
 /// What a double press does.
@@ -294,6 +295,9 @@ pub struct ButtonThread {
 }
 
 impl ButtonThread {
+    /// A button that stops working (its GPIO chip gone) or a panic stops the loop
+    /// `handle` drives ([`Handle::stage_died`]): a daemon whose button no longer works must
+    /// not look healthy, and a restart opens the line again or says why it cannot.
     pub fn spawn(
         button: Box<dyn Button>,
         config: ButtonConfig,
@@ -301,13 +305,17 @@ impl ButtonThread {
     ) -> std::io::Result<ButtonThread> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("button".into())
-            .spawn(move || {
-                if let Err(e) = drive(button, &config, Some(&handle), &flag, |_, _, _| {}) {
-                    log::error!("the button stopped working: {e}");
+        let on_exit = handle.on_exit();
+        let thread = supervise::spawn(
+            "button",
+            move |exit: Exit| {
+                // The stop ends it too: only a failure is news.
+                if exit.panic.is_some() || exit.error.is_some() {
+                    on_exit(exit)
                 }
-            })?;
+            },
+            move || drive(button, &config, Some(&handle), &flag, |_, _, _| {}),
+        )?;
         Ok(ButtonThread {
             stop,
             thread: Some(thread),

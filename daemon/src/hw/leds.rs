@@ -13,6 +13,7 @@ use tokio::sync::watch;
 
 use super::{Frame, Leds, Rgb};
 use crate::config::checked;
+use crate::pipeline::supervise::{self, Exit};
 use crate::pipeline::State;
 
 /// How a state's LEDs move.
@@ -272,16 +273,18 @@ pub struct Animator {
 }
 
 impl Animator {
+    /// `on_exit` hears how the thread ended (a panic, or the stop).
     pub fn spawn(
         mut leds: Box<dyn Leds>,
         config: LedConfig,
         state: watch::Receiver<State>,
+        on_exit: impl FnOnce(Exit) + Send + 'static,
     ) -> std::io::Result<Animator> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("leds".into())
-            .spawn(move || animate(leds.as_mut(), &config, || *state.borrow(), &flag))?;
+        let thread = supervise::spawn("leds", on_exit, move || {
+            animate(leds.as_mut(), &config, || *state.borrow(), &flag)
+        })?;
         Ok(Animator {
             stop,
             thread: Some(thread),

@@ -29,7 +29,7 @@ pub use button::{ButtonConfig, ButtonThread, Classifier, DoublePress, Gesture};
 pub use leds::{Animator, LedConfig, Look, Pattern};
 
 use crate::config::checked;
-use crate::pipeline::Handle;
+use crate::pipeline::{supervise, Handle};
 
 /// One LED's colour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -298,11 +298,23 @@ pub struct Hw {
 
 impl Hw {
     /// Starts the animation thread on `parts.leds` and the button thread on
-    /// `parts.button`, both following / driving `handle`.
+    /// `parts.button`, both following / driving `handle`. Either one dying (a panic, the
+    /// button's line failing) stops the loop `handle` drives, naming the stage: a
+    /// restarted daemon opens the hardware afresh, where a restarted thread would inherit
+    /// a backend left in whatever state the panic found it.
     pub fn start(parts: Parts, config: &HwConfig, handle: &Handle) -> Result<Hw, HwError> {
         let animator = parts
             .leds
-            .map(|leds| Animator::spawn(leds, config.leds.clone(), handle.state()))
+            .map(|leds| {
+                let on_exit = handle.on_exit();
+                // The stop ends it too: only a panic is news.
+                let on_exit = move |exit: supervise::Exit| {
+                    if exit.panic.is_some() {
+                        on_exit(exit)
+                    }
+                };
+                Animator::spawn(leds, config.leds.clone(), handle.state(), on_exit)
+            })
             .transpose()
             .map_err(|source| HwError::Thread {
                 what: "LED",

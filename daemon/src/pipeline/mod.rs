@@ -96,6 +96,17 @@ pub enum PipelineError {
     },
 }
 
+impl PipelineError {
+    /// `exit` ended the loop where `core` was.
+    fn died(exit: Exit, core: &Conversation) -> Self {
+        PipelineError::StageDied {
+            exit,
+            state: core.state(),
+            turn: core.current_turn(),
+        }
+    }
+}
+
 /// The engines a pipeline drives.
 pub struct Engines {
     pub wake: Box<dyn WakeEngine>,
@@ -200,6 +211,8 @@ enum Control {
         interrupt: bool,
     },
     Stop,
+    /// A stage outside the loop (the LEDs, the button, a listener) died.
+    StageDied(Exit),
     /// The remote's speech for a turn, or an announcement.
     Speak(RemoteSpeech),
     /// The remote will not answer this turn after all.
@@ -280,6 +293,19 @@ impl Handle {
     /// The remote that took `turn` is gone: hearken answers it itself.
     pub fn remote_lost(&self, turn: u64) {
         let _ = self.control.send(Control::RemoteLost(turn));
+    }
+
+    /// A stage the loop does not run itself (the LEDs, the button, an accept loop) died:
+    /// the loop stops as it does for one of its own ([`PipelineError::StageDied`]), so the
+    /// daemon exits non-zero rather than run on without it.
+    pub fn stage_died(&self, exit: Exit) {
+        let _ = self.control.send(Control::StageDied(exit));
+    }
+
+    /// [`Handle::stage_died`] as a [`supervise::spawn`] `on_exit`.
+    pub fn on_exit(&self) -> impl FnOnce(Exit) + Send + 'static {
+        let handle = self.clone();
+        move |exit| handle.stage_died(exit)
     }
 
     /// Rings the wake cue over and over until the button, the wake word or a stop (a
@@ -487,11 +513,7 @@ impl Pipeline {
                         break;
                     }
                     Some(Signal::Exited(exit)) => {
-                        result = Err(PipelineError::StageDied {
-                            exit,
-                            state: core.state(),
-                            turn: core.current_turn(),
-                        });
+                        result = Err(PipelineError::died(exit, &core));
                         break;
                     }
                     None => break,
@@ -546,6 +568,10 @@ impl Pipeline {
                         Event::StopAnswer
                     }
                     Some(Control::Stop) | None => break,
+                    Some(Control::StageDied(exit)) => {
+                        result = Err(PipelineError::died(exit, &core));
+                        break;
+                    }
                     Some(Control::Speak(speech)) => {
                         let current = core.current_turn();
                         let mut new_life = |turn| own_life(turn, &reporter, &mut replies);
@@ -753,6 +779,7 @@ impl Pipeline {
             if let Signal::Exited(Exit {
                 stage,
                 panic: Some(why),
+                ..
             }) = signal
             {
                 log::error!("the {stage} thread panicked while stopping: {why}");

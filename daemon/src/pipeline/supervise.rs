@@ -10,37 +10,97 @@ use std::time::{Duration, Instant};
 
 use super::State;
 
-/// A pipeline thread that ended.
+/// A pipeline thread (or a daemon task: an accept loop) that ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Exit {
     pub stage: &'static str,
     /// The panic's message, if it panicked.
     pub panic: Option<String>,
+    /// The error it gave up on, if it returned one.
+    pub error: Option<String>,
 }
 
 impl std::fmt::Display for Exit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.panic {
-            Some(message) => write!(f, "the {} thread panicked: {message}", self.stage),
-            None => write!(f, "the {} thread exited", self.stage),
+        match (&self.panic, &self.error) {
+            (Some(message), _) => write!(f, "the {} thread panicked: {message}", self.stage),
+            (None, Some(error)) => write!(f, "the {} thread failed: {error}", self.stage),
+            (None, None) => write!(f, "the {} thread exited", self.stage),
         }
     }
 }
 
+/// What a supervised thread or task returns: nothing, or the error it gave up on.
+pub trait Outcome {
+    fn failure(self) -> Option<String>;
+}
+
+impl Outcome for () {
+    fn failure(self) -> Option<String> {
+        None
+    }
+}
+
+impl<E: std::fmt::Display> Outcome for Result<(), E> {
+    fn failure(self) -> Option<String> {
+        self.err().map(|e| e.to_string())
+    }
+}
+
+fn exit_of<R: Outcome>(stage: &'static str, ended: std::thread::Result<R>) -> Exit {
+    match ended {
+        Ok(outcome) => Exit {
+            stage,
+            panic: None,
+            error: outcome.failure(),
+        },
+        Err(p) => Exit {
+            stage,
+            panic: Some(panic_message(p.as_ref())),
+            error: None,
+        },
+    }
+}
+
 /// Starts `f` on a named thread; whatever way it ends, `on_exit` hears about it.
-pub fn spawn(
+pub fn spawn<R: Outcome>(
     stage: &'static str,
     on_exit: impl FnOnce(Exit) + Send + 'static,
-    f: impl FnOnce() + Send + 'static,
+    f: impl FnOnce() -> R + Send + 'static,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name(format!("hearken-{stage}"))
         .spawn(move || {
-            let panic = std::panic::catch_unwind(AssertUnwindSafe(f))
-                .err()
-                .map(|p| panic_message(p.as_ref()));
-            on_exit(Exit { stage, panic });
+            on_exit(exit_of(
+                stage,
+                std::panic::catch_unwind(AssertUnwindSafe(f)),
+            ))
         })
+}
+
+/// [`spawn`] for a task on the current tokio runtime (an accept loop): whatever way it
+/// ends, `on_exit` hears about it; aborting the task (a normal stop) reports nothing.
+pub fn spawn_task<R: Outcome>(
+    stage: &'static str,
+    on_exit: impl FnOnce(Exit) + Send + 'static,
+    task: impl std::future::Future<Output = R> + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    use futures::FutureExt;
+    tokio::spawn(async move {
+        let ended = AssertUnwindSafe(task).catch_unwind().await;
+        on_exit(exit_of(stage, ended));
+    })
+}
+
+/// Whether an accept loop can go on after `e`. Running out of descriptors or memory, or
+/// a client that gave up before it was accepted, passes; a listener that is no longer a
+/// listening socket never comes back, and retrying it would leave a daemon that looks
+/// alive but accepts nobody.
+pub fn accept_can_go_on(e: &std::io::Error) -> bool {
+    !matches!(
+        e.raw_os_error(),
+        Some(libc::EBADF | libc::EINVAL | libc::ENOTSOCK | libc::EOPNOTSUPP | libc::EFAULT)
+    )
 }
 
 /// Where the conversation loop is (the turn under way, the state), for the panic hook:
@@ -224,13 +284,18 @@ mod tests {
     use super::*;
     use std::sync::mpsc;
 
+    /// A stage body that panics: its type says what a stage returns.
+    fn panics(message: &'static str) -> impl FnOnce() + Send {
+        move || panic!("{message}")
+    }
+
     #[test]
     fn a_panicking_thread_reports_its_stage_and_message() {
         let (tx, rx) = mpsc::channel();
         let t = spawn(
             "listener",
             move |e| tx.send(e).unwrap(),
-            || panic!("wake model exploded"),
+            panics("wake model exploded"),
         )
         .unwrap();
         t.join().unwrap();
@@ -251,6 +316,56 @@ mod tests {
             .join()
             .unwrap();
         assert_eq!(rx.recv().unwrap().panic, None);
+    }
+
+    #[test]
+    fn a_thread_that_gives_up_reports_its_error() {
+        let (tx, rx) = mpsc::channel();
+        spawn(
+            "button",
+            move |e| tx.send(e).unwrap(),
+            || Err::<(), _>("/dev/gpiochip0 line 17: No such device"),
+        )
+        .unwrap()
+        .join()
+        .unwrap();
+        assert_eq!(
+            rx.recv().unwrap().to_string(),
+            "the button thread failed: /dev/gpiochip0 line 17: No such device"
+        );
+    }
+
+    #[test]
+    fn a_panicking_task_reports_its_stage_and_an_aborted_one_nothing() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let (tx, rx) = mpsc::channel();
+        let t = tx.clone();
+        runtime.block_on(async move {
+            let _ = spawn_task("api", move |e| t.send(e).unwrap(), async {
+                panics("router state poisoned")()
+            })
+            .await;
+            let aborted = spawn_task(
+                "wyoming satellite",
+                move |e| tx.send(e).unwrap(),
+                std::future::pending::<()>(),
+            );
+            aborted.abort();
+            let _ = aborted.await;
+        });
+        let exit = rx.recv().unwrap();
+        assert_eq!(exit.stage, "api");
+        assert_eq!(exit.panic.as_deref(), Some("router state poisoned"));
+        assert!(rx.recv().is_err(), "the aborted task reported an exit");
+    }
+
+    #[test]
+    fn accept_goes_on_after_running_out_of_descriptors_only() {
+        let os = std::io::Error::from_raw_os_error;
+        assert!(accept_can_go_on(&os(libc::EMFILE)));
+        assert!(accept_can_go_on(&os(libc::ECONNABORTED)));
+        assert!(!accept_can_go_on(&os(libc::EBADF)));
+        assert!(!accept_can_go_on(&os(libc::EINVAL)));
     }
 
     #[test]

@@ -16,10 +16,12 @@ pub use config::{Service, WyomingConfig};
 pub use event::Event;
 
 use crate::config::Config;
-use crate::pipeline::Handle;
+use crate::pipeline::{supervise, Handle};
 
 /// Starts what `[wyoming]` asks for on the current tokio runtime: binds the ports now (so
-/// a taken port fails start-up with the key's name) and serves in the background. Returns
+/// a taken port fails start-up with the key's name) and serves in the background. An
+/// accept loop that dies (a panic, a listener that fails for good) stops the loop `handle`
+/// drives, naming it, so the daemon exits and systemd starts it again. Returns
 /// the satellite's link for [`crate::pipeline::Pipeline::set_remote`] when it is enabled.
 pub async fn start(
     config: &Config,
@@ -53,11 +55,11 @@ pub async fn start(
             "wyoming: services {}",
             services::Services::config_summary(wyoming)
         );
-        tokio::spawn(server::serve(
-            listener,
-            Arc::new(services),
-            Limits::default(),
-        ));
+        supervise::spawn_task(
+            "wyoming services",
+            handle.on_exit(),
+            server::serve(listener, Arc::new(services), Limits::default()),
+        );
     }
     Ok(link)
 }
@@ -71,6 +73,10 @@ pub fn serve_satellite(
 ) -> Arc<satellite::Link> {
     let link = Arc::new(satellite::Link::new(handle.clone()));
     let role = Arc::new(satellite::SatelliteRole::new(config, link.clone()));
-    tokio::spawn(server::serve(listener, role, Limits::default()));
+    supervise::spawn_task(
+        "wyoming satellite",
+        handle.on_exit(),
+        server::serve(listener, role, Limits::default()),
+    );
     link
 }

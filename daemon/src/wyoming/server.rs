@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 
 use super::codec::{self, Limits};
 use super::event::{Event, Info};
+use crate::pipeline::supervise;
 
 /// Where a session's events to the peer go; a writer task sends them in order.
 pub type Outbox = mpsc::UnboundedSender<Event>;
@@ -42,19 +43,26 @@ pub async fn bind(addr: &str, key: &str) -> Result<TcpListener, std::io::Error> 
         .map_err(|e| std::io::Error::new(e.kind(), format!("{key} = {addr:?}: cannot listen: {e}")))
 }
 
-/// Accepts connections until the task is dropped.
-pub async fn serve(listener: TcpListener, role: std::sync::Arc<dyn Role>, limits: Limits) {
+/// Accepts connections until the task is dropped, or until accepting fails for good (the
+/// error, for the supervisor). Each connection is its own task: one whose session panics
+/// closes, and the rest go on.
+pub async fn serve(
+    listener: TcpListener,
+    role: std::sync::Arc<dyn Role>,
+    limits: Limits,
+) -> Result<(), std::io::Error> {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
                 let role = role.clone();
                 tokio::spawn(async move { connection(stream, peer, role.as_ref(), limits).await });
             }
-            Err(e) => {
+            Err(e) if supervise::accept_can_go_on(&e) => {
                 // Out of descriptors and the like: wait a little rather than spin.
                 log::warn!("wyoming: accepting a connection failed: {e}");
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             }
+            Err(e) => return Err(e),
         }
     }
 }
@@ -109,4 +117,74 @@ async fn connection(stream: TcpStream, peer: SocketAddr, role: &dyn Role, limits
     drop(session);
     drop(out);
     let _ = writer.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wyoming::event::Transcribe;
+
+    /// A role whose sessions panic on the first event they handle (a bug in a session).
+    struct Panics;
+
+    struct PanickingSession;
+
+    impl Session for PanickingSession {
+        fn handle<'a>(
+            &'a mut self,
+            _event: Event,
+            _out: &'a Outbox,
+        ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+            Box::pin(async { panic!("session state out of step") })
+        }
+    }
+
+    impl Role for Panics {
+        fn info(&self) -> Info {
+            Info::default()
+        }
+        fn session(&self, _peer: SocketAddr, _out: &Outbox) -> Option<Box<dyn Session>> {
+            Some(Box::new(PanickingSession))
+        }
+    }
+
+    async fn send(stream: &mut TcpStream, event: Event) {
+        codec::write_frame(stream, &event.to_frame()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_session_that_panics_closes_its_connection_and_the_server_goes_on() {
+        let listener = bind("127.0.0.1:0", "wyoming.listen").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(serve(
+            listener,
+            std::sync::Arc::new(Panics),
+            Limits::default(),
+        ));
+
+        let mut broken = TcpStream::connect(addr).await.unwrap();
+        send(&mut broken, Event::Transcribe(Transcribe::default())).await;
+        let mut reader = BufReader::new(broken);
+        let closed = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            codec::read_frame(&mut reader, &Limits::default()),
+        )
+        .await
+        .expect("the connection closes");
+        assert!(matches!(closed, Ok(None) | Err(_)), "{closed:?}");
+
+        let mut next = TcpStream::connect(addr).await.unwrap();
+        send(&mut next, Event::Describe).await;
+        let mut reader = BufReader::new(next);
+        let frame = codec::read_frame(&mut reader, &Limits::default())
+            .await
+            .unwrap()
+            .expect("an answer");
+        assert_eq!(
+            Event::from_frame(frame).unwrap(),
+            Event::Info(Info::default())
+        );
+        assert!(!server.is_finished());
+        server.abort();
+    }
 }
