@@ -981,8 +981,9 @@ mod tests {
 
     #[test]
     fn history_is_bounded() {
-        // Each exchange costs about 10 estimated tokens: 25 keeps the last two.
-        let mut c = Conversation::new("", false, 25);
+        // Each exchange costs 10 estimated tokens: the fourth overflows 35, the trim leaves
+        // at most half of it (the fourth alone), and the fifth joins it.
+        let mut c = Conversation::new("", false, 35);
         for turn in 1..=5 {
             c.handle(wake(turn));
             c.handle(said(turn, &format!("q{turn}")));
