@@ -286,41 +286,35 @@ impl<L> Sorted<L> {
     }
 }
 
-impl axum::serve::Listener for Sorted<UnixListener> {
-    type Io = tokio::net::UnixStream;
-    type Addr = tokio::net::unix::SocketAddr;
+/// axum's `Listener` for a [`Sorted`] tokio listener: its own `accept`, errors sorted.
+macro_rules! sorted_listener {
+    ($listener:ty, $io:ty, $addr:ty) => {
+        impl axum::serve::Listener for Sorted<$listener> {
+            type Io = $io;
+            type Addr = $addr;
 
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let accepted = self.inner.accept().await;
-            if let Some(connection) = self.sort(accepted).await {
-                return connection;
+            async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+                loop {
+                    let accepted = self.inner.accept().await;
+                    if let Some(connection) = self.sort(accepted).await {
+                        return connection;
+                    }
+                }
+            }
+
+            fn local_addr(&self) -> std::io::Result<Self::Addr> {
+                self.inner.local_addr()
             }
         }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.inner.local_addr()
-    }
+    };
 }
 
-impl axum::serve::Listener for Sorted<TcpListener> {
-    type Io = tokio::net::TcpStream;
-    type Addr = std::net::SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let accepted = self.inner.accept().await;
-            if let Some(connection) = self.sort(accepted).await {
-                return connection;
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.inner.local_addr()
-    }
-}
+sorted_listener!(
+    UnixListener,
+    tokio::net::UnixStream,
+    tokio::net::unix::SocketAddr
+);
+sorted_listener!(TcpListener, tokio::net::TcpStream, std::net::SocketAddr);
 
 #[cfg(test)]
 mod tests {
