@@ -8,10 +8,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::api::{connect, events, is_state, metrics, post, sample, Ws};
+use common::api::{connect, events, is_state, metrics, post, sample, until_in, Ws};
 use common::daemon::{start, Daemon};
 use common::rig::{conversation, Part};
-use futures::{SinkExt, StreamExt};
+use futures::{SinkExt, Stream, StreamExt};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
@@ -24,8 +24,8 @@ const TOGGLES: usize = 400;
 const VOICE_MESSAGES: usize = 50_000;
 
 /// Reads `ws` for as long as it is open, passing on each notice: a client that keeps up.
-fn keep_reading(mut ws: Ws) -> mpsc::UnboundedReceiver<Value> {
-    let (tx, rx) = mpsc::unbounded_channel();
+fn keep_reading(mut ws: Ws) -> impl Stream<Item = Value> + Unpin {
+    let (tx, mut rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         while let Some(Ok(message)) = ws.next().await {
             if let Message::Text(text) = message {
@@ -35,28 +35,7 @@ fn keep_reading(mut ws: Ws) -> mpsc::UnboundedReceiver<Value> {
             }
         }
     });
-    rx
-}
-
-/// Waits for a notice that matches `want`; returns every notice taken, the match last.
-async fn next_matching(
-    rx: &mut mpsc::UnboundedReceiver<Value>,
-    within: Duration,
-    want: impl Fn(&Value) -> bool,
-) -> Vec<Value> {
-    let mut seen = Vec::new();
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        let v = tokio::time::timeout_at(deadline, rx.recv())
-            .await
-            .unwrap_or_else(|_| panic!("no matching event within {within:?}; saw {seen:#?}"))
-            .expect("the watching client was disconnected");
-        let done = want(&v);
-        seen.push(v);
-        if done {
-            return seen;
-        }
-    }
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
 /// Waits for the daemon to log one of `said`; false if it does not within `within`.
@@ -96,13 +75,13 @@ async fn clients_that_stop_reading_are_disconnected_and_the_loop_goes_on() {
     let mut watcher = keep_reading(events(&socket).await);
 
     // The microphone's first question is answered while the stuck client is connected.
-    next_matching(
+    until_in(
         &mut watcher,
         Duration::from_secs(120),
         answered_by_the_microphone,
     )
     .await;
-    next_matching(&mut watcher, Duration::from_secs(30), is_state("idle")).await;
+    until_in(&mut watcher, Duration::from_secs(30), is_state("idle")).await;
     let rss_before = sample(
         &metrics(&daemon).await,
         "hearken_resident_memory_bytes",
@@ -116,10 +95,10 @@ async fn clients_that_stop_reading_are_disconnected_and_the_loop_goes_on() {
     }
     let mut mutes = 0;
     while mutes < TOGGLES {
-        next_matching(&mut watcher, Duration::from_secs(30), is_state("muted")).await;
+        until_in(&mut watcher, Duration::from_secs(30), is_state("muted")).await;
         mutes += 1;
     }
-    next_matching(&mut watcher, Duration::from_secs(30), is_state("idle")).await;
+    until_in(&mut watcher, Duration::from_secs(30), is_state("idle")).await;
 
     // The stuck client was cut off while it still read nothing (once it reads, the
     // daemon's send goes through); what it can read now is what the daemon had buffered
@@ -237,7 +216,7 @@ async fn clients_that_stop_reading_are_disconnected_and_the_loop_goes_on() {
     voice.close(None).await.unwrap();
 
     // The microphone's second question is answered after it.
-    next_matching(
+    until_in(
         &mut watcher,
         Duration::from_secs(150),
         answered_by_the_microphone,

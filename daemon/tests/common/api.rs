@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use hearken::api::client;
 use serde_json::Value;
 use tokio::net::UnixStream;
@@ -31,18 +31,28 @@ pub async fn events(socket: &Path) -> Ws {
 
 /// Reads notices until one matches `want`; returns every notice read, the match last.
 pub async fn until(ws: &mut Ws, within: Duration, want: impl Fn(&Value) -> bool) -> Vec<Value> {
+    let notices = ws.by_ref().filter_map(|message| async move {
+        match message.expect("a WebSocket message") {
+            Message::Text(text) => Some(serde_json::from_str(&text).unwrap()),
+            _ => None,
+        }
+    });
+    until_in(&mut std::pin::pin!(notices), within, want).await
+}
+
+/// [`until`] over notices already parsed (a client read by a task of its own).
+pub async fn until_in(
+    notices: &mut (impl Stream<Item = Value> + Unpin),
+    within: Duration,
+    want: impl Fn(&Value) -> bool,
+) -> Vec<Value> {
     let mut seen = Vec::new();
     let deadline = tokio::time::Instant::now() + within;
     loop {
-        let message = tokio::time::timeout_at(deadline, ws.next())
+        let v = tokio::time::timeout_at(deadline, notices.next())
             .await
             .unwrap_or_else(|_| panic!("no matching event within {within:?}; saw {seen:#?}"))
-            .expect("the event stream ended")
-            .expect("a WebSocket message");
-        let Message::Text(text) = message else {
-            continue;
-        };
-        let v: Value = serde_json::from_str(&text).unwrap();
+            .expect("the event stream ended");
         let done = want(&v);
         seen.push(v);
         if done {
