@@ -127,6 +127,27 @@ fn logged_panics() -> &'static Errors {
     &ERRORS
 }
 
+/// The loop stopped because `stage` died, and its error says `says`.
+fn died_at(err: &PipelineError, stage: &str, says: &str) {
+    let message = err.to_string();
+    eprintln!("{message}");
+    assert!(
+        matches!(err, PipelineError::StageDied { exit, .. } if exit.stage == stage),
+        "{err:?}"
+    );
+    assert!(message.contains(says), "{message}");
+}
+
+/// The panic hook's error record of the panic whose message holds `message`.
+fn panic_record(message: &str) -> String {
+    let errors = logged_panics().0.lock().unwrap().clone();
+    errors
+        .iter()
+        .find(|l| l.contains(message))
+        .cloned()
+        .unwrap_or_else(|| panic!("no panic record in {errors:?}"))
+}
+
 fn engines(llm: &str) -> (hearken::config::Config, Engines) {
     // Before the rig's own logger can take the place.
     logged_panics();
@@ -149,22 +170,14 @@ fn a_listener_panic_stops_the_loop_naming_the_stage() {
         frames: 0,
     });
     let err = run_with(&rig, &config, engines, &question(), |_| {}).unwrap_err();
-    let message = err.to_string();
-    eprintln!("{message}");
-    assert!(
-        matches!(&err, PipelineError::StageDied { exit, .. } if exit.stage == "listener"),
-        "{err:?}"
+    died_at(
+        &err,
+        "listener",
+        "the listener thread panicked: wake word model state corrupted",
     );
-    assert!(
-        message.contains("the listener thread panicked: wake word model state corrupted"),
-        "{message}"
-    ); // The record names the thread and where the conversation was: the question after the
-       // wake word was being heard.
-    let errors = logged_panics().0.lock().unwrap().clone();
-    let record = errors
-        .iter()
-        .find(|l| l.contains("wake word model state corrupted"))
-        .unwrap_or_else(|| panic!("no panic record in {errors:?}"));
+    // The record names the thread and where the conversation was: the question after the
+    // wake word was being heard.
+    let record = panic_record("wake word model state corrupted");
     assert!(
         record.starts_with("panic in thread `hearken-listener` during turn 1 (listening): "),
         "{record}"
@@ -178,21 +191,8 @@ fn a_tts_thread_panic_stops_the_loop_naming_the_stage() {
     let (config, mut engines) = engines(&llm_url());
     engines.tts = Box::new(TtsPanics { inner: engines.tts });
     let err = run_with(&rig, &config, engines, &question(), |_| {}).unwrap_err();
-    let message = err.to_string();
-    eprintln!("{message}");
-    assert!(
-        matches!(&err, PipelineError::StageDied { exit, .. } if exit.stage == "tts"),
-        "{err:?}"
-    );
-    assert!(
-        message.contains("voice model returned no audio tensor"),
-        "{message}"
-    );
-    let errors = logged_panics().0.lock().unwrap().clone();
-    let record = errors
-        .iter()
-        .find(|l| l.contains("voice model returned no audio tensor"))
-        .unwrap_or_else(|| panic!("no panic record in {errors:?}"));
+    died_at(&err, "tts", "voice model returned no audio tensor");
+    let record = panic_record("voice model returned no audio tensor");
     // The answer was being spoken when the voice broke.
     assert!(
         record.starts_with("panic in thread `hearken-tts` during turn 1 ("),
@@ -270,11 +270,7 @@ fn an_answer_task_panic_fails_that_answer_only_and_the_next_turn_is_answered() {
     let next = &turns[1];
     assert!(next.error.is_none() && !next.fallback, "{next:?}");
     assert!(!next.reply.trim().is_empty(), "{next:?}");
-    let errors = logged_panics().0.lock().unwrap().clone();
-    let record = errors
-        .iter()
-        .find(|l| l.contains("stream parser index out of range"))
-        .unwrap_or_else(|| panic!("no panic record in {errors:?}"));
+    let record = panic_record("stream parser index out of range");
     assert!(record.contains("during turn 1 (thinking)"), "{record}");
 }
 
@@ -346,15 +342,10 @@ fn a_button_whose_gpio_chip_went_away_stops_the_loop_naming_the_stage() {
             start: std::time::Instant::now(),
         })),
     });
-    let message = err.to_string();
-    eprintln!("{message}");
-    assert!(
-        matches!(&err, PipelineError::StageDied { exit, .. } if exit.stage == "button"),
-        "{err:?}"
-    );
-    assert!(
-        message.contains("the button thread failed: GPIO button: No such device"),
-        "{message}"
+    died_at(
+        &err,
+        "button",
+        "the button thread failed: GPIO button: No such device",
     );
 }
 
@@ -364,21 +355,12 @@ fn an_led_thread_panic_stops_the_loop_naming_the_stage() {
         leds: Some(Box::new(LedsPanic { frames: 0 })),
         button: None,
     });
-    let message = err.to_string();
-    eprintln!("{message}");
-    assert!(
-        matches!(&err, PipelineError::StageDied { exit, .. } if exit.stage == "leds"),
-        "{err:?}"
+    died_at(
+        &err,
+        "leds",
+        "the leds thread panicked: LED frame index out of range",
     );
-    assert!(
-        message.contains("the leds thread panicked: LED frame index out of range"),
-        "{message}"
-    );
-    let errors = logged_panics().0.lock().unwrap().clone();
-    let record = errors
-        .iter()
-        .find(|l| l.contains("LED frame index out of range"))
-        .unwrap_or_else(|| panic!("no panic record in {errors:?}"));
+    let record = panic_record("LED frame index out of range");
     assert!(
         record.starts_with("panic in thread `hearken-leds` "),
         "{record}"
