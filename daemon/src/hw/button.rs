@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Button, HwError};
 use crate::config::checked;
-use crate::pipeline::supervise::{self, Exit};
+use crate::pipeline::supervise;
 use crate::pipeline::{Handle, State};
 
 /// What a double press does.
@@ -305,17 +305,9 @@ impl ButtonThread {
     ) -> std::io::Result<ButtonThread> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
-        let on_exit = handle.on_exit();
-        let thread = supervise::spawn(
-            "button",
-            move |exit: Exit| {
-                // The stop ends it too: only a failure is news.
-                if exit.panic.is_some() || exit.error.is_some() {
-                    on_exit(exit)
-                }
-            },
-            move || drive(button, &config, Some(&handle), &flag, |_, _, _| {}),
-        )?;
+        let thread = supervise::spawn("button", handle.on_failure(), move || {
+            drive(button, &config, Some(&handle), &flag, |_, _, _| {})
+        })?;
         Ok(ButtonThread {
             stop,
             thread: Some(thread),

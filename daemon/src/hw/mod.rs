@@ -29,7 +29,7 @@ pub use button::{ButtonConfig, ButtonThread, Classifier, DoublePress, Gesture};
 pub use leds::{Animator, LedConfig, Look, Pattern};
 
 use crate::config::checked;
-use crate::pipeline::{supervise, Handle};
+use crate::pipeline::Handle;
 
 /// One LED's colour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -306,14 +306,12 @@ impl Hw {
         let animator = parts
             .leds
             .map(|leds| {
-                let on_exit = handle.on_exit();
-                // The stop ends it too: only a panic is news.
-                let on_exit = move |exit: supervise::Exit| {
-                    if exit.panic.is_some() {
-                        on_exit(exit)
-                    }
-                };
-                Animator::spawn(leds, config.leds.clone(), handle.state(), on_exit)
+                Animator::spawn(
+                    leds,
+                    config.leds.clone(),
+                    handle.state(),
+                    handle.on_failure(),
+                )
             })
             .transpose()
             .map_err(|source| HwError::Thread {

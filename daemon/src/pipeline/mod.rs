@@ -308,6 +308,17 @@ impl Handle {
         move |exit| handle.stage_died(exit)
     }
 
+    /// [`Handle::on_exit`] for a thread that also ends when it is told to stop (the LEDs,
+    /// the button): only a panic or an error is news.
+    pub fn on_failure(&self) -> impl FnOnce(Exit) + Send + 'static {
+        let on_exit = self.on_exit();
+        move |exit: Exit| {
+            if exit.panic.is_some() || exit.error.is_some() {
+                on_exit(exit)
+            }
+        }
+    }
+
     /// Rings the wake cue over and over until the button, the wake word or a stop (a
     /// timer that went off), or stops ringing.
     pub fn ring(&self, on: bool) {
