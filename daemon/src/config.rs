@@ -162,6 +162,7 @@ impl Config {
         resolve(&mut self.models.dir, base);
         resolve(&mut self.llm.api_key_file, base);
         resolve(&mut self.api.token_file, base);
+        resolve(&mut self.audio.debug_recordings_dir, base);
         for cue in [
             &mut self.pipeline.earcons.wake,
             &mut self.pipeline.earcons.done,

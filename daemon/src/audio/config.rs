@@ -1,3 +1,5 @@
+use std::path::PathBuf;
+
 use serde::{Deserialize, Serialize};
 
 use crate::config::checked;
@@ -38,6 +40,15 @@ pub struct AudioConfig {
     /// Refused (no LimitRTPRIO in the unit), they run at normal priority.
     #[serde(deserialize_with = "checked::u32_in::<_, 0, 99>")]
     pub rt_priority: u32,
+    /// Where each turn's audio (what the recognizer got) is saved as a WAV, for finding out
+    /// why something was misheard; empty = off.
+    pub debug_recordings_dir: PathBuf,
+    /// The most recordings kept; the oldest go first.
+    #[serde(deserialize_with = "checked::u32_in::<_, 1, 100_000>")]
+    pub debug_recordings_max: u32,
+    /// The most space they take, in MB.
+    #[serde(deserialize_with = "checked::u32_in::<_, 1, 1_000_000>")]
+    pub debug_recordings_max_mb: u32,
 }
 
 /// How the capture thread releases audio into its ring.
@@ -68,11 +79,25 @@ impl Default for AudioConfig {
             reopen_max_ms: 5000,
             capture_pacing: Pacing::Device,
             rt_priority: 0,
+            debug_recordings_dir: PathBuf::new(),
+            debug_recordings_max: 50,
+            debug_recordings_max_mb: 200,
         }
     }
 }
 
 impl AudioConfig {
+    /// The recorder `debug_recordings_*` ask for, if any.
+    pub fn debug_recorder(&self) -> Option<super::debug_rec::DebugRecorder> {
+        (!self.debug_recordings_dir.as_os_str().is_empty()).then(|| {
+            super::debug_rec::DebugRecorder::new(
+                &self.debug_recordings_dir,
+                self.debug_recordings_max as usize,
+                self.debug_recordings_max_mb as u64 * 1_000_000,
+            )
+        })
+    }
+
     /// The checks across keys; each key's own range is checked as it is read.
     pub(crate) fn validate(&self) -> Result<(), (&'static str, String)> {
         if self.ring_ms < 2 * self.period_ms {

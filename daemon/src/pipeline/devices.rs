@@ -202,6 +202,7 @@ pub fn options(config: &Config) -> Options {
         stop_at_end_of_input: false,
         first_chunk_words: config.tts.first_chunk_words as usize,
         echo: super::EchoPath::from_config(&config.aec),
+        recorder: config.audio.debug_recorder(),
     }
 }
 

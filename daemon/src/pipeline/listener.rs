@@ -11,6 +11,7 @@ use super::text::strip_wake_word;
 use super::timeline::Trigger;
 use crate::asr::{AsrEvent, Recognizer};
 use crate::audio::{
+    debug_rec::Recordings,
     wav::{f32_to_i16, i16_to_f32},
     SAMPLE_RATE,
 };
@@ -117,6 +118,8 @@ const SPEECH_MS: u32 = 240;
 const ONSET_MS: u32 = 320;
 /// Audio kept for that restart and for the pre-roll.
 const RECENT_MS: u32 = 1000;
+/// How much of what was heard names a debug recording.
+const RECORDING_LABEL_CHARS: usize = 40;
 
 /// Where a capture stands with the user's speech. The endpoint (the VAD's end of speech, the
 /// recognizer's final) only counts once the user has begun speaking; until then silence is
@@ -200,6 +203,8 @@ pub struct Listener {
     backlog: VecDeque<Box<[i16]>>,
     input_ended: bool,
     report: Report,
+    /// Where each turn's `speech` goes when the turn's capture ends (debug recordings).
+    recordings: Option<Recordings>,
 }
 
 impl Listener {
@@ -231,7 +236,14 @@ impl Listener {
             backlog: VecDeque::new(),
             input_ended: false,
             report,
+            recordings: None,
         }
+    }
+
+    /// Each turn's audio, as the recognizer got it, is offered to `recordings`.
+    pub fn recording(mut self, recordings: Recordings) -> Self {
+        self.recordings = Some(recordings);
+        self
     }
 
     /// The recognizer follows this listener's VAD instead of running its own.
@@ -691,6 +703,7 @@ impl Listener {
             self.check_pause(turn);
         } else if !speaking && (too_long || elapsed >= samples(self.settings.no_speech_timeout_ms))
         {
+            self.record(turn, "no speech");
             self.mode = Mode::Armed;
             self.send(Event::NoSpeech { turn });
         }
@@ -763,6 +776,14 @@ impl Listener {
         }
     }
 
+    /// Hands the turn's audio to the debug recordings, labelled with what was heard.
+    fn record(&mut self, turn: u64, heard: &str) {
+        if let Some(recordings) = &mut self.recordings {
+            let words: String = heard.chars().take(RECORDING_LABEL_CHARS).collect();
+            recordings.offer(format!("{turn}-{words}"), std::mem::take(&mut self.speech));
+        }
+    }
+
     fn end_utterance(
         &mut self,
         final_text: Option<String>,
@@ -805,6 +826,7 @@ impl Listener {
             return;
         }
         log::debug!("utterance {turn}: {raw:?} -> {text:?}");
+        self.record(turn, &text);
         self.mode = Mode::Busy { turn };
         self.send(Event::Utterance {
             turn,
@@ -831,6 +853,7 @@ impl Listener {
             } => self.end_utterance(None, None, Instant::now()),
             // The user never began: what the recognizer has is the wake word's tail.
             Mode::Capturing { turn, .. } => {
+                self.record(turn, "no speech");
                 self.mode = Mode::Armed;
                 self.send(Event::NoSpeech { turn });
             }

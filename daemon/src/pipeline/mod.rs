@@ -142,6 +142,8 @@ pub struct Options {
     pub first_chunk_words: usize,
     /// Echo cancellation (`[aec]`) and, in simulations, the room the echo comes through.
     pub echo: EchoPath,
+    /// Each turn's audio saved (`audio.debug_recordings_dir`), or not.
+    pub recorder: Option<crate::audio::debug_rec::DebugRecorder>,
 }
 
 /// What a reloaded config changes in a running pipeline (`systemctl reload hearken`);
@@ -447,6 +449,13 @@ impl Pipeline {
                 l = l.sharing_vad(share);
             }
             l = l.taking_turns(engines.turn);
+            if let Some(recorder) = options.recorder.clone() {
+                let recordings = recorder.spawn().map_err(|source| PipelineError::Thread {
+                    what: "recordings",
+                    source,
+                })?;
+                l = l.recording(recordings);
+            }
             let source = Box::new(Counted {
                 source: devices.source,
                 progress: progress.clone(),
