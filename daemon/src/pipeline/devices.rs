@@ -35,6 +35,9 @@ impl Speaker for PlaybackSpeaker {
     fn is_dead(&self) -> bool {
         self.playback.stats().state == crate::audio::PlaybackState::Stopped
     }
+    fn is_away(&self) -> bool {
+        self.playback.stats().state == crate::audio::PlaybackState::Reopening
+    }
 }
 
 /// `audio::Playback` as the output thread's speaker; leaves its final stats behind.

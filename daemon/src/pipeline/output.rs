@@ -30,6 +30,10 @@ pub trait Speaker: Send {
     fn is_dead(&self) -> bool {
         false
     }
+    /// The device is gone (unplugged, failing) and being reopened: what is queued waits.
+    fn is_away(&self) -> bool {
+        false
+    }
 }
 
 #[derive(Debug)]
@@ -86,6 +90,8 @@ struct Answer {
     held: bool,
     first_reported: bool,
     ended: Option<bool>,
+    /// Since when it has waited for a speaker that is away.
+    waiting_since: Option<Instant>,
 }
 
 pub struct Output {
@@ -101,6 +107,10 @@ pub struct Output {
 const TICK: Duration = Duration::from_millis(5);
 /// How long earcons may still play when the controller vanished without a `Stop`.
 const SHUTDOWN_DRAIN: Duration = Duration::from_millis(500);
+/// How long an answer waits for a speaker that went away before it is dropped as failed:
+/// long enough for a USB or Bluetooth device to come back, short enough that the turn ends
+/// (error cue, LEDs idle) instead of saying the rest of a stale answer minutes later.
+const SPEAKER_AWAY_LIMIT: Duration = Duration::from_secs(3);
 
 impl Output {
     pub fn new(
@@ -247,6 +257,7 @@ impl Output {
                 held,
                 first_reported: false,
                 ended: None,
+                waiting_since: None,
             });
         }
         self.answer.as_mut().expect("just set")
@@ -341,6 +352,19 @@ impl Output {
             }
         }
         let turn = answer.turn;
+        let away = !answer.held && self.speaker.is_away();
+        answer.waiting_since = away.then(|| answer.waiting_since.unwrap_or_else(Instant::now));
+        if answer
+            .waiting_since
+            .is_some_and(|since| since.elapsed() >= SPEAKER_AWAY_LIMIT)
+        {
+            log::warn!(
+                "answer {turn} dropped: the speaker has been gone for {} s",
+                SPEAKER_AWAY_LIMIT.as_secs()
+            );
+            answer.life.fail("the speaker is gone");
+            return self.cancel(turn, Instant::now());
+        }
         let pending = self.queue.iter().any(|i| i.turn == Some(turn));
         if answer.ended.is_some() && !pending && !answer.held && self.speaker.is_idle() {
             let mut answer = self.answer.take().expect("checked");
@@ -401,6 +425,7 @@ mod tests {
         armed: bool,
         idle: bool,
         dead: Arc<std::sync::atomic::AtomicBool>,
+        away: Arc<std::sync::atomic::AtomicBool>,
     }
     impl Speaker for Budgeted {
         fn write(&mut self, samples: &[i16]) -> usize {
@@ -436,6 +461,9 @@ mod tests {
         fn is_dead(&self) -> bool {
             self.dead.load(Ordering::SeqCst)
         }
+        fn is_away(&self) -> bool {
+            self.away.load(Ordering::SeqCst)
+        }
     }
 
     struct Rig {
@@ -445,6 +473,7 @@ mod tests {
         report: Reporter,
         thread: std::thread::JoinHandle<()>,
         dead: Arc<std::sync::atomic::AtomicBool>,
+        away: Arc<std::sync::atomic::AtomicBool>,
     }
 
     fn start(budget: u64) -> Rig {
@@ -454,6 +483,7 @@ mod tests {
     fn start_with(budget: u64, idle: bool) -> Rig {
         let budget = Arc::new(AtomicU64::new(budget));
         let dead = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let away = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let speaker = Budgeted {
             budget: budget.clone(),
             written: 0,
@@ -461,6 +491,7 @@ mod tests {
             armed: false,
             idle,
             dead: dead.clone(),
+            away: away.clone(),
         };
         let (tx, rx) = mpsc::channel();
         let (etx, erx) = mpsc::channel();
@@ -482,6 +513,7 @@ mod tests {
             report,
             thread,
             dead,
+            away,
         }
     }
 
@@ -657,6 +689,50 @@ mod tests {
         assert_eq!(rig.done(), (1, String::new(), Outcome::Interrupted));
         rig.thread.join().unwrap();
         assert!(asked.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn an_answer_waits_out_a_short_speaker_outage_and_is_dropped_on_a_long_one() {
+        let rig = start(500);
+        let set_away = |away: bool| rig.away.store(away, Ordering::SeqCst);
+        // Unplugged half-way through its first chunk, back within the limit: all of it plays.
+        let one = rig.life(1);
+        rig.speak(&one, "One two.", 1000);
+        rig.speak(&one, "Three four.", 1000);
+        rig.end(&one);
+        drop(one);
+        set_away(true);
+        std::thread::sleep(SPEAKER_AWAY_LIMIT / 2);
+        set_away(false);
+        rig.budget.store(2000, Ordering::SeqCst);
+        assert_eq!(
+            rig.done(),
+            (1, "One two. Three four.".into(), Outcome::Played)
+        );
+
+        // Gone for good mid-answer: the answer ends as failed once the limit is past, with
+        // what was played before.
+        let two = rig.life(2);
+        rig.speak(&two, "Five six.", 1000);
+        rig.speak(&two, "Seven eight.", 1000);
+        rig.end(&two);
+        drop(two);
+        set_away(true);
+        let gone = Instant::now();
+        rig.budget.store(3000, Ordering::SeqCst);
+        let (turn, played, outcome) = rig.done();
+        assert!(gone.elapsed() >= SPEAKER_AWAY_LIMIT);
+        assert_eq!((turn, played.as_str()), (2, "Five six."));
+        assert_eq!(outcome, Outcome::Failed("the speaker is gone".into()));
+
+        // Back: the next answer plays.
+        set_away(false);
+        rig.budget.store(u64::MAX, Ordering::SeqCst);
+        let three = rig.life(3);
+        rig.speak(&three, "Nine.", 1000);
+        rig.end(&three);
+        drop(three);
+        assert_eq!(rig.done(), (3, "Nine.".into(), Outcome::Played));
     }
 
     #[test]
