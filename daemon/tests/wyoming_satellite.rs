@@ -3,15 +3,18 @@
 //! ALSA: `info` says it is an installed satellite with its wake word and phrase, pings are
 //! answered, unknown events and inline data are tolerated, and a malformed header, a lying
 //! `data_length` or an oversized frame close that connection with a log line while the
-//! local loop goes on answering.
+//! local loop goes on answering. Home Assistant finds it over mDNS (the `zeroconf` package,
+//! HA's own) and sees it go when the daemon stops.
 
 mod common;
 
+use std::io::BufRead;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::daemon::start_at;
 use common::rig::{conversation, Part};
-use common::{free_port, llm_url, wyoming_peer};
+use common::{free_port, llm_url, repo_root, text, wyoming_peer};
 
 #[test]
 fn home_assistant_is_answered_and_bad_frames_only_close_their_connection() {
@@ -82,4 +85,62 @@ fn home_assistant_is_answered_and_bad_frames_only_close_their_connection() {
     // And the satellite still answers after the broken connections.
     let again = wyoming_peer("describe", &address, &[]);
     assert_eq!(again["satellite_installed"], true, "{again}");
+}
+
+#[test]
+fn home_assistant_discovers_the_satellite_over_mdns_and_sees_it_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // Unique on the network, so that another run elsewhere is not taken for this one.
+    let name = format!("hearken-test-{}-{port}", std::process::id());
+    let mut daemon = start_at(
+        dir.path(),
+        &conversation(&[Part::Silence(60.0)]),
+        None,
+        &llm_url(),
+        "",
+        &format!("[wyoming]\nenabled = true\nlisten = \"0.0.0.0:{port}\"\nname = \"{name}\"\n"),
+        &[],
+    );
+    daemon.wait_for_line(&format!(
+        "wyoming: advertised over mDNS as {name}._wyoming._tcp.local."
+    ));
+
+    let mut peer = Command::new(repo_root().join(".hearken/venv/bin/python"))
+        .arg(repo_root().join("scripts/wyoming-peer"))
+        .args(["discover", &format!("0.0.0.0:{port}"), &name])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the venv's python (scripts/setup creates it)");
+    let mut lines = std::io::BufReader::new(peer.stdout.take().unwrap()).lines();
+    let mut next = || -> serde_json::Value {
+        let line = lines.next().and_then(Result::ok).unwrap_or_default();
+        serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("wyoming-peer discover: {e}: {line:?}"))
+    };
+
+    // Found by browsing, reached at the address and port it advertises: the satellite.
+    let found = next();
+    assert_eq!(
+        found["found"],
+        format!("{name}._wyoming._tcp.local."),
+        "{found}"
+    );
+    assert_eq!(found["port"], port, "{found}");
+    assert!(
+        !found["addresses"].as_array().unwrap().is_empty(),
+        "{found}"
+    );
+    assert_eq!(found["satellite_installed"], true, "{found}");
+    assert_eq!(found["info"]["satellite"]["name"], name.as_str(), "{found}");
+
+    // Stopped, it says goodbye: HA drops it at once rather than when the record expires
+    // (75 minutes for the service's records).
+    let (status, _) = daemon.terminate();
+    assert!(status.success(), "{status}\n{}", daemon.log());
+    let gone = next();
+    let out = peer.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(gone["removed"], true, "{gone}");
 }

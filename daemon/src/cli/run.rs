@@ -52,10 +52,10 @@ pub fn run(_args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let (capture, playback) = pipeline::live_devices(&config.audio);
     // The LEDs follow the loop's state and the button drives it (`[hw]`).
     // Home Assistant's side: the ports are bound now, so a taken one stops start-up.
-    let satellite = runtime
+    let wyoming = runtime
         .block_on(wyoming::start(config, &pipe.handle()))
         .inspect_err(|e| notify::failed(e))?;
-    if let Some(link) = satellite {
+    if let Some(link) = wyoming.link.clone() {
         pipe.set_remote(link);
     }
     let board = hw::Hw::start(board_parts, &config.hw, &pipe.handle())?;
@@ -70,8 +70,9 @@ pub fn run(_args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
         on_turn,
     ));
     // Work still queued on the runtime (a DNS lookup, an LLM request) must not hold up
-    // the exit.
+    // the exit. Home Assistant hears the satellite go (mDNS goodbye).
     drop(api);
+    drop(wyoming);
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     board.stop();
     if let Err(e) = &result {

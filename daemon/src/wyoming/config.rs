@@ -62,10 +62,14 @@ impl WyomingConfig {
         if !self.name.is_empty() {
             return self.name.clone();
         }
-        std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .ok()
-            .map(|h| h.trim().to_string())
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "hearken".into())
+        host_name().unwrap_or_else(|| "hearken".into())
     }
+}
+
+/// This machine's host name.
+pub(super) fn host_name() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
 }

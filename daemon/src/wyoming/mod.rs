@@ -8,6 +8,7 @@ pub mod event;
 pub mod satellite;
 pub mod server;
 pub mod services;
+pub mod zeroconf;
 
 use std::sync::Arc;
 
@@ -18,32 +19,34 @@ pub use event::Event;
 use crate::config::Config;
 use crate::pipeline::{supervise, Handle};
 
+/// What [`start`] leaves running.
+#[derive(Default)]
+pub struct Started {
+    /// The satellite's link for [`crate::pipeline::Pipeline::set_remote`], when enabled.
+    pub link: Option<Arc<satellite::Link>>,
+    /// Its mDNS advertisement, withdrawn when this is dropped.
+    advert: Option<zeroconf::Advert>,
+}
+
 /// Starts what `[wyoming]` asks for on the current tokio runtime: binds the ports now (so
 /// a taken port fails start-up with the key's name) and serves in the background. An
 /// accept loop that dies (a panic, a listener that fails for good) stops the loop `handle`
-/// drives, naming it, so the daemon exits and systemd starts it again. Returns
-/// the satellite's link for [`crate::pipeline::Pipeline::set_remote`] when it is enabled.
-pub async fn start(
-    config: &Config,
-    handle: &Handle,
-) -> anyhow::Result<Option<Arc<satellite::Link>>> {
+/// drives, naming it, so the daemon exits and systemd starts it again. Keep what it
+/// returns until the loop is over: dropping it withdraws the mDNS advertisement.
+pub async fn start(config: &Config, handle: &Handle) -> anyhow::Result<Started> {
     let wyoming = &config.wyoming;
-    let mut link = None;
+    let mut started = Started::default();
     if wyoming.enabled {
         let listener = server::bind(&wyoming.listen, "wyoming.listen").await?;
+        let name = wyoming.satellite_name();
         log::info!(
-            "wyoming: satellite {:?} listening on {}",
-            wyoming.satellite_name(),
+            "wyoming: satellite {name:?} listening on {}",
             wyoming.listen
         );
         if wyoming.zeroconf {
-            log::info!(
-                "wyoming: mDNS advertisement is not built in; add hearken in Home Assistant \
-                 by host and port"
-            );
+            started.advert = advertise(&name, listener.local_addr()?);
         }
-        let satellite = serve_satellite(listener, config, handle);
-        link = Some(satellite);
+        started.link = Some(serve_satellite(listener, config, handle));
     }
     if !wyoming.services.is_empty() {
         let listener = server::bind(&wyoming.services_listen, "wyoming.services_listen").await?;
@@ -61,7 +64,26 @@ pub async fn start(
             server::serve(listener, Arc::new(services), Limits::default()),
         );
     }
-    Ok(link)
+    Ok(started)
+}
+
+/// Discovery is a convenience: without it (no multicast-capable interface) Home Assistant
+/// can still be pointed at the host and port, so a failure is a warning, not a stop.
+fn advertise(name: &str, listen: std::net::SocketAddr) -> Option<zeroconf::Advert> {
+    let host = config::host_name().unwrap_or_else(|| "hearken".into());
+    match zeroconf::Advert::start(name, &host, listen) {
+        Ok(advert) => {
+            log::info!("wyoming: advertised over mDNS as {}", advert.fullname());
+            Some(advert)
+        }
+        Err(e) => {
+            log::warn!(
+                "wyoming: no mDNS advertisement ({e}); add hearken in Home Assistant by host \
+                 and port"
+            );
+            None
+        }
+    }
 }
 
 /// Serves the satellite on `listener` (on the current tokio runtime) for the pipeline
