@@ -8,6 +8,9 @@ mod common;
 use common::daemon::start_at;
 use common::rig::{conversation, Part};
 use common::{free_port, json_lines, librivox_wavs, llm_url, run_hearken, text, wyoming_peer};
+use hearken::asr::text::word_errors;
+
+const SENTENCE: &str = "The kitchen light is on.";
 
 fn transcribe_cli(config: &std::path::Path, wav: &std::path::Path) -> String {
     let out = run_hearken(&[
@@ -50,7 +53,7 @@ fn home_assistant_transcribes_and_synthesizes_with_hearkens_engines() {
     let said = wyoming_peer(
         "synthesize",
         &address,
-        &["The kitchen light is on.", spoken.to_str().unwrap()],
+        &[SENTENCE, spoken.to_str().unwrap()],
     );
     assert_eq!(said["width"], 2, "{said}");
     assert_eq!(said["channels"], 1, "{said}");
@@ -58,6 +61,10 @@ fn home_assistant_transcribes_and_synthesizes_with_hearkens_engines() {
     let samples = said["samples"].as_u64().unwrap();
     assert!(samples > rate / 2, "under half a second of speech: {said}");
     assert!(said["chunks"].as_u64().unwrap() > 1, "{said}");
-    let back = transcribe_cli(&config, &spoken).to_lowercase();
-    assert!(back.contains("kitchen") && back.contains("light"), "{back}");
+    // Piper samples its noise afresh on each call, so the recognizer may slip on a word of a
+    // good rendering: the round trip's rule (tts_asr_roundtrip.rs), two slips in a sentence.
+    // A voice that is silent, garbled or says another sentence misses far more.
+    let back = transcribe_cli(&config, &spoken);
+    let (errors, _) = word_errors(SENTENCE, &back);
+    assert!(errors <= 2, "said {SENTENCE:?}, heard {back:?}");
 }
