@@ -5,11 +5,12 @@
 
 mod common;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::llm_url;
 use common::rig::{config, conversation, rig, run, slow_first_answer, Part};
-use hearken::pipeline::{Handle, State, TurnReport};
+use hearken::pipeline::{Handle, Notice, State, TurnReport};
 
 /// Blocks until the loop enters `state`.
 fn wait_for(handle: &Handle, state: State) {
@@ -100,7 +101,17 @@ fn mute_while_thinking_then_unmute_is_answered() {
         Part::Say("alexa_sum"),
         Part::Silence(4.0),
     ]);
-    let turns = run(&rig, &config, &input, |h| {
+    // Every state announced, as its notice goes out, is the state the handle reports: a
+    // client reading `/v1/state` on an event never reads the state before it.
+    let announced = Arc::new(Mutex::new(Vec::new()));
+    let seen = announced.clone();
+    let turns = run(&rig, &config, &input, move |h| {
+        let reported = h.state();
+        h.observe(move |n| {
+            if let Notice::State { state } = n {
+                seen.lock().unwrap().push((*state, *reported.borrow()));
+            }
+        });
         wait_for(&h, State::Thinking);
         h.mute(true);
         wait_for(&h, State::Muted);
@@ -110,4 +121,17 @@ fn mute_while_thinking_then_unmute_is_answered() {
     cut_off_while_thinking(&turns[0]);
     answered(&turns[1]);
     assert!(asks_two_plus_two(&turns[1]), "{:?}", turns[1]);
+    let announced = announced.lock().unwrap();
+    for state in [State::Muted, State::Listening, State::Speaking, State::Idle] {
+        assert!(
+            announced.iter().any(|(s, _)| *s == state),
+            "{state:?} not announced: {announced:?}"
+        );
+    }
+    for (state, reported) in announced.iter() {
+        assert_eq!(
+            state, reported,
+            "announced before it was set: {announced:?}"
+        );
+    }
 }

@@ -66,14 +66,9 @@ pub async fn client_slot(
 /// Binds the configured listeners and serves them, each in a task supervised for
 /// `handle`: one that dies (a panic, accepting failing for good, a socket path removed
 /// over and over) stops the loop, naming it, so the daemon exits for systemd to restart.
-pub async fn bind(
-    config: &ApiConfig,
-    router: Router,
-    collector: JoinHandle<()>,
-    handle: &Handle,
-) -> Result<Server, ApiError> {
+pub async fn bind(config: &ApiConfig, router: Router, handle: &Handle) -> Result<Server, ApiError> {
     let mut server = Server {
-        tasks: vec![collector],
+        tasks: Vec::new(),
         socket: None,
     };
     // The token first: a TCP listener without one must not even be bound.
@@ -342,10 +337,7 @@ mod tests {
                 }),
             );
         let pipeline = crate::pipeline::Pipeline::new();
-        let collector = tokio::spawn(async {});
-        let server = bind(&config, router, collector, &pipeline.handle())
-            .await
-            .unwrap();
+        let server = bind(&config, router, &pipeline.handle()).await.unwrap();
         (server, socket)
     }
 

@@ -88,20 +88,11 @@ pub async fn start(config: &Config, handle: Handle) -> Result<Server, ApiError> 
         config: Arc::new(config.clone()),
         voice: Arc::new(Semaphore::new(1)),
     };
-    // Subscribed before the loop runs, so no notice is missed.
-    let mut notices = handle.subscribe();
+    // Observed before the loop runs and before any client sees a notice, so `/v1/state` and
+    // the metrics already count the turn whose report a client has just read.
     let seen = api.seen.clone();
-    let collector = tokio::spawn(async move {
-        use tokio::sync::broadcast::error::RecvError;
-        loop {
-            match notices.recv().await {
-                Ok(n) => seen.lock().unwrap_or_else(|e| e.into_inner()).take(&n),
-                Err(RecvError::Lagged(lost)) => log::warn!("api: metrics missed {lost} notices"),
-                Err(RecvError::Closed) => break,
-            }
-        }
-    });
-    listen::bind(&config.api, router(api), collector, &handle).await
+    handle.observe(move |n| seen.lock().unwrap_or_else(|e| e.into_inner()).take(n));
+    listen::bind(&config.api, router(api), &handle).await
 }
 
 fn router(api: Api) -> Router {

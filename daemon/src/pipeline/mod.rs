@@ -191,9 +191,13 @@ pub struct Handle {
     llm_unreachable: watch::Receiver<Option<String>>,
     progress: Arc<StageProgress>,
     notices: broadcast::Sender<Notice>,
+    observers: Arc<Mutex<Vec<Observer>>>,
     devices: Arc<Mutex<Option<DeviceWatch>>>,
     announcements: Arc<AtomicU64>,
 }
+
+/// Sees each notice on the loop's thread before any subscriber can (see [`Handle::observe`]).
+type Observer = Box<dyn FnMut(&Notice) + Send>;
 
 /// The audio devices a running loop holds, read for the API's health and metrics.
 #[derive(Clone)]
@@ -273,6 +277,17 @@ impl Handle {
     /// Notices from now on (state changes, transcripts, answer text, turn reports).
     pub fn subscribe(&self) -> broadcast::Receiver<Notice> {
         self.notices.subscribe()
+    }
+
+    /// Calls `observer` with every notice, on the loop's thread, before the notice is
+    /// broadcast: what it keeps (the API's counters and last turn) is up to date by the time a
+    /// subscriber sees the notice, and no notice is lost to a lagging receiver. It must be
+    /// quick and never block.
+    pub fn observe(&self, observer: impl FnMut(&Notice) + Send + 'static) {
+        self.observers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Box::new(observer));
     }
 
     /// The devices of the running loop, once it has started them.
@@ -391,6 +406,7 @@ impl Pipeline {
                 llm_unreachable,
                 progress: Arc::default(),
                 notices: notice::channel(),
+                observers: Arc::default(),
                 devices: Arc::default(),
                 announcements: Arc::default(),
             },
@@ -503,7 +519,15 @@ impl Pipeline {
         let mut input_ended = false;
         let mut result = Ok(());
         let notices = self.handle.notices.clone();
+        let observers = self.handle.observers.clone();
         let notify = |n: Notice| {
+            for observe in observers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter_mut()
+            {
+                observe(&n);
+            }
             let _ = notices.send(n);
         };
         let mut says: VecDeque<(u64, String)> = VecDeque::new();
@@ -684,6 +708,11 @@ impl Pipeline {
                 _ => {}
             }
             for command in core.handle(event) {
+                // The state is set before it is announced: a client that reads `/v1/state` on
+                // seeing the notice reads the new state.
+                if let Command::Entered(state) = command {
+                    let _ = self.state_tx.send(state);
+                }
                 if let Some(n) = Notice::of_command(&command) {
                     notify(n);
                 }
@@ -762,7 +791,6 @@ impl Pipeline {
                     Command::Entered(state) => {
                         log::debug!("state: {state:?}");
                         supervise::entered(core.current_turn(), state);
-                        let _ = self.state_tx.send(state);
                     }
                 }
             }
