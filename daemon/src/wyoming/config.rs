@@ -15,7 +15,8 @@ pub struct WyomingConfig {
     /// Advertise the satellite over mDNS (`_wyoming._tcp.local.`).
     pub zeroconf: bool,
     /// hearken's own engines offered as Wyoming services on `services_listen`: any of
-    /// "asr" (the recognizer of `[asr]`) and "tts" (the voice of `[tts]`).
+    /// "asr" (the recognizer of `[asr]`), "tts" (the voice of `[tts]`) and "wake"
+    /// (openWakeWord with the words of `[wake]`).
     pub services: Vec<Service>,
     pub services_listen: String,
 }
@@ -25,6 +26,7 @@ pub struct WyomingConfig {
 pub enum Service {
     Asr,
     Tts,
+    Wake,
 }
 
 impl Default for WyomingConfig {

@@ -38,6 +38,20 @@ pub struct Detection {
     pub timestamp: Option<u64>,
 }
 
+/// A wake-word service's request to listen for `names` (`None`: any it has) in the audio
+/// that follows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Detect {
+    #[serde(default)]
+    pub names: Option<Vec<String>>,
+}
+
+/// A piece of streamed text: `synthesize-chunk` (text to speak as it comes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TextChunk {
+    pub text: String,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PipelineStage {
@@ -163,6 +177,10 @@ pub struct TtsProgram {
     #[serde(flatten)]
     pub artifact: Artifact,
     pub voices: Vec<Model>,
+    /// Takes `synthesize-start`, `synthesize-chunk`s and `synthesize-stop`, speaking each
+    /// sentence as its text arrives (Home Assistant then streams the agent's answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supports_synthesize_streaming: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -203,6 +221,8 @@ pub enum Event {
     Ping(Text),
     Pong(Text),
     Detection(Detection),
+    Detect(Detect),
+    NotDetected,
     RunPipeline(RunPipeline),
     AudioStart(AudioStart),
     AudioChunk(AudioChunk),
@@ -210,6 +230,10 @@ pub enum Event {
     Transcribe(Transcribe),
     Transcript(Text),
     Synthesize(Synthesize),
+    SynthesizeStart,
+    SynthesizeChunk(TextChunk),
+    SynthesizeStop,
+    SynthesizeStopped,
     VoiceStarted,
     VoiceStopped,
     Played,
@@ -247,6 +271,8 @@ impl Event {
             "ping" => Event::Ping(data(&frame)?),
             "pong" => Event::Pong(data(&frame)?),
             "detection" => Event::Detection(data(&frame)?),
+            "detect" => Event::Detect(data(&frame)?),
+            "not-detected" => Event::NotDetected,
             "run-pipeline" => Event::RunPipeline(data(&frame)?),
             "audio-start" => Event::AudioStart(data(&frame)?),
             "audio-chunk" => {
@@ -261,6 +287,11 @@ impl Event {
             "transcribe" => Event::Transcribe(data(&frame)?),
             "transcript" => Event::Transcript(data(&frame)?),
             "synthesize" => Event::Synthesize(data(&frame)?),
+            // The voice and text format of the stream are the service's own.
+            "synthesize-start" => Event::SynthesizeStart,
+            "synthesize-chunk" => Event::SynthesizeChunk(data(&frame)?),
+            "synthesize-stop" => Event::SynthesizeStop,
+            "synthesize-stopped" => Event::SynthesizeStopped,
             "voice-started" => Event::VoiceStarted,
             "voice-stopped" => Event::VoiceStopped,
             "played" => Event::Played,
@@ -282,6 +313,8 @@ impl Event {
             Event::Ping(t) => ("ping", to_map(t), Vec::new()),
             Event::Pong(t) => ("pong", to_map(t), Vec::new()),
             Event::Detection(d) => ("detection", to_map(d), Vec::new()),
+            Event::Detect(d) => ("detect", to_map(d), Vec::new()),
+            Event::NotDetected => ("not-detected", Map::new(), Vec::new()),
             Event::RunPipeline(r) => ("run-pipeline", to_map(r), Vec::new()),
             Event::AudioStart(s) => ("audio-start", to_map(s), Vec::new()),
             Event::AudioChunk(c) => (
@@ -296,6 +329,10 @@ impl Event {
             Event::Transcribe(t) => ("transcribe", to_map(t), Vec::new()),
             Event::Transcript(t) => ("transcript", to_map(t), Vec::new()),
             Event::Synthesize(s) => ("synthesize", to_map(s), Vec::new()),
+            Event::SynthesizeStart => ("synthesize-start", Map::new(), Vec::new()),
+            Event::SynthesizeChunk(c) => ("synthesize-chunk", to_map(c), Vec::new()),
+            Event::SynthesizeStop => ("synthesize-stop", Map::new(), Vec::new()),
+            Event::SynthesizeStopped => ("synthesize-stopped", Map::new(), Vec::new()),
             Event::VoiceStarted => ("voice-started", Map::new(), Vec::new()),
             Event::VoiceStopped => ("voice-stopped", Map::new(), Vec::new()),
             Event::Played => ("played", Map::new(), Vec::new()),
@@ -400,6 +437,16 @@ mod tests {
                 text: Some("x".into()),
             }),
             Event::Played,
+            Event::Detect(Detect {
+                names: Some(vec!["alexa".into()]),
+            }),
+            Event::NotDetected,
+            Event::SynthesizeStart,
+            Event::SynthesizeChunk(TextChunk {
+                text: "Hello, ".into(),
+            }),
+            Event::SynthesizeStop,
+            Event::SynthesizeStopped,
         ] {
             assert_eq!(Event::from_frame(e.to_frame()).unwrap(), e);
         }

@@ -8,6 +8,7 @@ pub mod event;
 pub mod satellite;
 pub mod server;
 pub mod services;
+pub mod wake_service;
 pub mod zeroconf;
 
 use std::sync::Arc;

@@ -13,11 +13,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::event::{
-    pcm_bytes, pcm_samples, AudioChunk, AudioFormat, Detection, Event, Info, Model, PipelineStage,
-    RunPipeline, Satellite, WakeProgram,
+    pcm_bytes, pcm_samples, AudioChunk, AudioFormat, Detection, Event, Info, PipelineStage,
+    RunPipeline, Satellite,
 };
 use super::server::{Outbox, Role, Session};
-use super::services::{artifact, check_format};
+use super::services::{artifact, check_format, wake_program};
 use crate::audio::SAMPLE_RATE;
 use crate::config::Config;
 use crate::pipeline::{Handle, Remote, RemoteSpeech, Trigger};
@@ -41,27 +41,15 @@ impl SatelliteRole {
 /// `installed: true` is what makes Home Assistant treat the peer as a satellite; the wake
 /// words' phrases let it pick one device when several hear the same word.
 fn satellite_info(config: &Config) -> Info {
-    let languages = vec![config.asr.language.clone()];
     let words: Vec<WakeWordName> = config
         .wake
         .words
         .iter()
         .map(|w| WakeWordName::from_config(w))
         .collect();
-    let models = words
-        .iter()
-        .map(|w| Model {
-            artifact: artifact(w.as_str(), &w.to_string()),
-            languages: languages.clone(),
-            phrase: Some(w.to_string()),
-        })
-        .collect();
     let area = &config.wyoming.area;
     Info {
-        wake: vec![WakeProgram {
-            artifact: artifact("hearken-wake", "openWakeWord on the device"),
-            models,
-        }],
+        wake: vec![wake_program(config, "openWakeWord on the device")],
         satellite: Some(Satellite {
             artifact: artifact(&config.wyoming.satellite_name(), "hearken voice satellite"),
             area: (!area.is_empty()).then(|| area.clone()),

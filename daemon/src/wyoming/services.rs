@@ -1,7 +1,8 @@
 //! hearken's engines as Wyoming services: `asr` (the recognizer of `[asr]`, fed as
-//! `hearken transcribe` feeds it) and `tts` (the Piper voice of `[tts]`). They are loaded
-//! once, apart from the conversation loop's own engines, and one connection at a time
-//! uses each.
+//! `hearken transcribe` feeds it), `tts` (the Piper voice of `[tts]`, whole texts or text
+//! streamed sentence by sentence) and `wake` (openWakeWord with `[wake]`'s words; see
+//! [`super::wake_service`]). They are loaded once, apart from the conversation loop's own
+//! engines; one connection at a time uses the recognizer and the voice.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,14 +12,17 @@ use std::sync::{Arc, Mutex};
 use super::config::{Service, WyomingConfig};
 use super::event::{
     pcm_bytes, pcm_samples, Artifact, AsrProgram, Attribution, AudioChunk, AudioFormat, AudioStart,
-    ErrorEvent, Event, Info, Model, Text, TtsProgram,
+    ErrorEvent, Event, Info, Model, Text, TtsProgram, WakeProgram,
 };
 use super::server::{Outbox, Role, Session};
+use super::wake_service::{Detectors, WakeStream};
 use crate::asr::{self, Recognizer};
 use crate::audio::{resample::resample, wav::i16_to_f32, SAMPLE_RATE};
 use crate::config::Config;
+use crate::llm::Chunker;
 use crate::models::ModelStore;
 use crate::tts::{PiperVoice, Synthesizer};
+use crate::wake::WakeWordName;
 
 /// Samples per `audio-chunk` of synthesized speech (about 46 ms at 22050 Hz).
 const CHUNK_SAMPLES: usize = 1024;
@@ -40,10 +44,33 @@ pub(super) fn artifact(name: &str, description: &str) -> Artifact {
     }
 }
 
+/// `[wake]`'s words as Wyoming models: named as detections name them, with the phrase
+/// people say (Home Assistant shows it, and picks one device by it when several hear it).
+pub(super) fn wake_program(config: &Config, description: &str) -> WakeProgram {
+    let languages = vec![config.asr.language.clone()];
+    WakeProgram {
+        artifact: artifact("hearken-wake", description),
+        models: config
+            .wake
+            .words
+            .iter()
+            .map(|w| {
+                let word = WakeWordName::from_config(w);
+                Model {
+                    artifact: artifact(word.as_str(), &word.to_string()),
+                    languages: languages.clone(),
+                    phrase: Some(word.to_string()),
+                }
+            })
+            .collect(),
+    }
+}
+
 pub struct Services {
     info: Info,
     asr: Option<Arc<Mutex<Box<dyn Recognizer>>>>,
     tts: Option<Arc<Mutex<Box<dyn Synthesizer>>>>,
+    wake: Option<Arc<Detectors>>,
 }
 
 impl Services {
@@ -75,6 +102,7 @@ impl Services {
                     languages: language,
                     phrase: None,
                 }],
+                supports_synthesize_streaming: Some(true),
             });
             let voice = PiperVoice::new(&config.tts, &store)?;
             Some(Arc::new(
@@ -83,7 +111,19 @@ impl Services {
         } else {
             None
         };
-        Ok(Services { info, asr, tts })
+        let wake = if wanted.contains(&Service::Wake) {
+            info.wake
+                .push(wake_program(config, "hearken's openWakeWord detector"));
+            Some(Arc::new(Detectors::load(config)?))
+        } else {
+            None
+        };
+        Ok(Services {
+            info,
+            asr,
+            tts,
+            wake,
+        })
     }
 
     pub fn config_summary(config: &WyomingConfig) -> String {
@@ -93,6 +133,7 @@ impl Services {
             .map(|s| match s {
                 Service::Asr => "asr",
                 Service::Tts => "tts",
+                Service::Wake => "wake",
             })
             .collect();
         format!("{} on {}", names.join(" and "), config.services_listen)
@@ -105,10 +146,18 @@ impl Role for Services {
     }
 
     fn session(&self, _peer: SocketAddr, _out: &Outbox) -> Option<Box<dyn Session>> {
+        let wake = self.wake.clone().map(WakeStream::new);
         Some(Box::new(ServiceSession {
+            listening: if self.asr.is_some() || wake.is_none() {
+                Listening::Asr
+            } else {
+                Listening::Wake
+            },
             asr: self.asr.clone(),
             tts: self.tts.clone(),
+            wake,
             audio: None,
+            streamed: None,
         }))
     }
 }
@@ -119,10 +168,22 @@ struct Recording {
     samples: Vec<i16>,
 }
 
+/// What the audio a peer streams is for: the last `transcribe` or `detect` says (the
+/// recognizer when it sent neither and hearken offers it).
+#[derive(Clone, Copy, PartialEq)]
+enum Listening {
+    Asr,
+    Wake,
+}
+
 struct ServiceSession {
+    listening: Listening,
     asr: Option<Arc<Mutex<Box<dyn Recognizer>>>>,
     tts: Option<Arc<Mutex<Box<dyn Synthesizer>>>>,
+    wake: Option<WakeStream>,
     audio: Option<Recording>,
+    /// Text of a `synthesize-start` stream not yet a whole sentence.
+    streamed: Option<Chunker>,
 }
 
 impl Session for ServiceSession {
@@ -134,7 +195,31 @@ impl Session for ServiceSession {
         Box::pin(async move {
             match event {
                 Event::Transcribe(_) => {
+                    self.listening = Listening::Asr;
                     self.audio = None;
+                }
+                Event::Detect(detect) if self.wake.is_some() => {
+                    self.listening = Listening::Wake;
+                    if let Some(wake) = &mut self.wake {
+                        wake.detect(detect.names);
+                    }
+                }
+                Event::AudioStart(start) if self.listening == Listening::Wake => {
+                    if let Some(wake) = &mut self.wake {
+                        wake.start(start.format)?;
+                    }
+                }
+                Event::AudioChunk(chunk) if self.listening == Listening::Wake => {
+                    if let Some(wake) = &mut self.wake {
+                        for detection in wake.chunk(chunk).await? {
+                            let _ = out.send(detection);
+                        }
+                    }
+                }
+                Event::AudioStop if self.listening == Listening::Wake => {
+                    if let Some(not_detected) = self.wake.as_mut().and_then(WakeStream::stop) {
+                        let _ = out.send(not_detected);
+                    }
                 }
                 Event::AudioStart(start) if self.asr.is_some() => {
                     check_format(start.format)?;
@@ -165,11 +250,35 @@ impl Session for ServiceSession {
                         }
                     }
                 }
+                // Sent beside a stream for services that do not stream: the stream says it.
+                Event::Synthesize(_) if self.streamed.is_some() => {}
                 Event::Synthesize(request) => {
                     if let Some(tts) = &self.tts {
                         if let Err(e) = synthesize(tts.clone(), request.text, out).await {
                             report(out, e);
                         }
+                    }
+                }
+                Event::SynthesizeStart if self.tts.is_some() => {
+                    self.streamed = Some(Chunker::new());
+                }
+                Event::SynthesizeChunk(chunk) => {
+                    if let (Some(tts), Some(chunker)) = (&self.tts, &mut self.streamed) {
+                        for sentence in chunker.push(&chunk.text) {
+                            if let Err(e) = synthesize(tts.clone(), sentence, out).await {
+                                report(out, e);
+                            }
+                        }
+                    }
+                }
+                Event::SynthesizeStop => {
+                    if let (Some(tts), Some(mut chunker)) = (&self.tts, self.streamed.take()) {
+                        if let Some(rest) = chunker.finish() {
+                            if let Err(e) = synthesize(tts.clone(), rest, out).await {
+                                report(out, e);
+                            }
+                        }
+                        let _ = out.send(Event::SynthesizeStopped);
                     }
                 }
                 other => log::debug!("wyoming services: ignoring {other:?}"),
