@@ -6,7 +6,9 @@
 
 mod common;
 
-use common::daemon::start_at;
+use std::path::{Path, PathBuf};
+
+use common::daemon::{start_at, Daemon};
 use common::rig::{conversation, Part};
 use common::{
     free_port, json_lines, librivox_wavs, llm_url, repo_root, run_hearken, text, wyoming_peer,
@@ -18,36 +20,58 @@ const SENTENCE: &str = "The kitchen light is on.";
 /// Two sentences, streamed to the voice in small pieces.
 const STREAMED: &str = "The front door is locked. The oven is still warm.";
 
-fn transcribe_cli(config: &std::path::Path, wav: &std::path::Path) -> String {
+/// A daemon offering `services` (`"asr", "tts"`) on a port of its own; its config, and the
+/// services' address. Nothing is said to its microphone.
+fn offering(dir: &Path, services: &str) -> (Daemon, PathBuf, String) {
+    let address = format!("127.0.0.1:{}", free_port());
+    let daemon = start_at(
+        dir,
+        &conversation(&[Part::Silence(90.0)]),
+        None,
+        &llm_url(),
+        "",
+        &format!("[wyoming]\nservices = [{services}]\nservices_listen = \"{address}\"\n"),
+        &[],
+    );
+    let names = services.replace('"', "").replace(", ", " and ");
+    daemon.wait_for_line(&format!("wyoming: services {names} on"));
+    (daemon, dir.join("hearken.toml"), address)
+}
+
+/// What `hearken <command> --json <wav>` says of the file.
+fn cli_json(config: &Path, command: &str, wav: &Path) -> serde_json::Value {
     let out = run_hearken(&[
         "--config",
         config.to_str().unwrap(),
-        "transcribe",
+        command,
         "--json",
         wav.to_str().unwrap(),
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    json_lines(&out.stdout)[0]["text"]
+    json_lines(&out.stdout).remove(0)
+}
+
+fn transcribe_cli(config: &Path, wav: &Path) -> String {
+    cli_json(config, "transcribe", wav)["text"]
         .as_str()
         .unwrap()
         .to_string()
 }
 
+/// Where `hearken wake` hears the word in `wav`: the end of the frame, in ms.
+fn wake_cli_ms(config: &Path, wav: &Path) -> Vec<u64> {
+    cli_json(config, "wake", wav)["detections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["time_s"].as_f64().unwrap() * 1000.0).round() as u64)
+        .collect()
+}
+
 #[test]
 fn home_assistant_transcribes_and_synthesizes_with_hearkens_engines() {
     let dir = tempfile::tempdir().unwrap();
-    let address = format!("127.0.0.1:{}", free_port());
-    let daemon = start_at(
-        dir.path(),
-        &conversation(&[Part::Silence(90.0)]),
-        None,
-        &llm_url(),
-        "",
-        &format!("[wyoming]\nservices = [\"asr\", \"tts\"]\nservices_listen = \"{address}\"\n"),
-        &[],
-    );
-    daemon.wait_for_line("wyoming: services asr and tts on");
-    let config = dir.path().join("hearken.toml");
+    let (_daemon, config, address) = offering(dir.path(), r#""asr", "tts""#);
 
     let wav = &librivox_wavs()[0];
     let heard = wyoming_peer("transcribe", &address, &[wav.to_str().unwrap()]);
@@ -97,39 +121,10 @@ fn home_assistant_transcribes_and_synthesizes_with_hearkens_engines() {
     );
 }
 
-/// Where `hearken wake` hears the word in `wav`: the end of the frame, in ms.
-fn wake_cli_ms(config: &std::path::Path, wav: &std::path::Path) -> Vec<u64> {
-    let out = run_hearken(&[
-        "--config",
-        config.to_str().unwrap(),
-        "wake",
-        "--json",
-        wav.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    json_lines(&out.stdout)[0]["detections"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| (d["time_s"].as_f64().unwrap() * 1000.0).round() as u64)
-        .collect()
-}
-
 #[test]
 fn home_assistant_hears_the_wake_word_with_hearkens_detector() {
     let dir = tempfile::tempdir().unwrap();
-    let address = format!("127.0.0.1:{}", free_port());
-    let daemon = start_at(
-        dir.path(),
-        &conversation(&[Part::Silence(90.0)]),
-        None,
-        &llm_url(),
-        "",
-        &format!("[wyoming]\nservices = [\"wake\"]\nservices_listen = \"{address}\"\n"),
-        &[],
-    );
-    daemon.wait_for_line("wyoming: services wake on");
-    let config = dir.path().join("hearken.toml");
+    let (_daemon, config, address) = offering(dir.path(), r#""wake""#);
 
     let info = wyoming_peer("describe", &address, &[]);
     let models = &info["info"]["wake"][0]["models"];
@@ -137,9 +132,9 @@ fn home_assistant_hears_the_wake_word_with_hearkens_detector() {
     assert_eq!(models[0]["phrase"], "alexa", "{info}");
 
     let fixtures = repo_root().join("daemon/tests/fixtures/loop");
-    let wake = fixtures.join("alexa_capital.wav");
-    let wake = wake.to_str().unwrap();
-    let expected = wake_cli_ms(&config, fixtures.join("alexa_capital.wav").as_path());
+    let wake_wav = fixtures.join("alexa_capital.wav");
+    let expected = wake_cli_ms(&config, &wake_wav);
+    let wake = wake_wav.to_str().unwrap();
     assert_eq!(expected.len(), 1, "{expected:?}");
     let heard = wyoming_peer("detect", &address, &[wake]);
     let detections = heard["detections"].as_array().unwrap();
