@@ -19,11 +19,18 @@ fn serial() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The echo 80 ms late and about 22 dB above the other voice (hearken's answers play at
-/// about -25 dBFS, the clip is about -28 dBFS): a speaker beside the microphone, much louder
-/// there than the user across the room. At about 10 dB the wake word still got through the
-/// uncancelled echo on this clip (the bundled model's best-scored espeak clip).
-const ROOM: &str = "delay_ms=80,rt60=0.3,gain_db=20";
+/// The echo 80 ms late and 3 dB under the level hearken plays (answers at about -21 dBFS,
+/// peaks near full scale), about 4 dB above the other voice (the clip is about -28 dBFS): a
+/// speaker beside the microphone, louder there than the user across the room. Offline over a
+/// live run's reference and microphone (`hearken aec-test`, `hearken wake`), the other
+/// voice's best wake-word score was 0.011 uncancelled and 0.89-0.94 cancelled (two noise
+/// seeds). The room adds no gain: at +20 dB it clipped 10-23 % of the microphone's samples,
+/// and no linear canceller takes more than 1-4 dB off a clipped echo.
+const ROOM: &str = "delay_ms=80,rt60=0.3,gain_db=-3";
+
+/// The same room 20 dB louder, the microphone clipping on loud syllables: the follow-up
+/// window must not take even an echo the canceller can barely touch for the user.
+const LOUD_ROOM: &str = "delay_ms=80,rt60=0.3,gain_db=20";
 
 /// hearken asked for a story (Piper's voice), then, 14 s later, "Alexa, what is the capital
 /// of France?" in espeak-ng's voice while the story plays (the LLM on two busy cores took up
@@ -49,11 +56,11 @@ fn simulate(dir: &Path, extra: &str, input: &Path) -> Vec<Value> {
              [service]\nlog_target = \"stderr\"\n[pipeline]\nfollow_up_ms = 0\n{extra}"
         ),
     );
-    simulate_in_room(dir, &config, input)
+    simulate_in_room(dir, &config, input, ROOM)
 }
 
-/// `hearken simulate --realtime` through [`ROOM`]: the turn reports.
-fn simulate_in_room(dir: &Path, config: &Path, input: &Path) -> Vec<Value> {
+/// `hearken simulate --realtime` through `room`: the turn reports.
+fn simulate_in_room(dir: &Path, config: &Path, input: &Path, room: &str) -> Vec<Value> {
     let out = hearken()
         .args([
             "--config",
@@ -62,7 +69,7 @@ fn simulate_in_room(dir: &Path, config: &Path, input: &Path) -> Vec<Value> {
             "--json",
             "--realtime",
         ])
-        .args(["--echo", ROOM])
+        .args(["--echo", room])
         .args(["--input", input.to_str().unwrap()])
         .args(["--out", dir.join("reply.wav").to_str().unwrap()])
         .output()
@@ -89,11 +96,7 @@ fn transcript(turn: &Value) -> String {
 }
 
 #[test]
-#[ignore = "fails on an unloaded machine: ROOM's 20 dB echo clips the microphone (10-23 % of \
-            samples at full scale at today's playback level) and the canceller takes off 2 dB, \
-            so the other voice's wake word is missed; it passed only under heavy load. Issue \
-            19 (measurements in the stop-24 note); run with --ignored"]
-fn another_voice_interrupts_through_the_echo_only_when_it_is_cancelled() {
+fn another_voice_interrupts_through_the_cancelled_echo() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let input = story_then_another_voice(dir.path());
@@ -111,8 +114,18 @@ fn another_voice_interrupts_through_the_echo_only_when_it_is_cancelled() {
     assert_eq!(capital["wake_word"], "alexa", "{capital}");
     assert!(transcript(capital).contains("capital"), "{capital}");
     assert!(!capital["reply"].as_str().unwrap_or_default().is_empty());
+}
 
-    // The same recording and room without the canceller: the story drowns the other voice.
+/// The other half of the proof that the canceller does the work. It needs the story to be
+/// playing when the other voice speaks: on a loaded machine Piper falls behind, the story has
+/// gaps, and the word can land in one (seen with two cores kept busy: score 0.96).
+#[test]
+#[ignore = "holds on an unloaded machine only (the word can land in a gap of a story Piper \
+            is late with); run with --ignored"]
+fn without_the_canceller_the_echo_drowns_the_other_voice() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let input = story_then_another_voice(dir.path());
     let turns = simulate(dir.path(), "[aec]\nenabled = false\n", &input);
     assert!(transcript(&turns[0]).contains("dragon"), "{turns:?}");
     assert!(
@@ -137,7 +150,7 @@ fn after_an_answer_the_follow_up_window_does_not_hear_hearken() {
             "[llm]\nbase_url = \"{url}\"\nmax_tokens = 48\n[service]\nlog_target = \"stderr\"\n"
         ),
     );
-    let turns = simulate_in_room(dir.path(), &config, &input);
+    let turns = simulate_in_room(dir.path(), &config, &input, LOUD_ROOM);
     assert!(
         transcript(&turns[0]).contains("capital of france"),
         "{turns:?}"
