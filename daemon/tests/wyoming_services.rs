@@ -124,7 +124,8 @@ fn home_assistant_transcribes_and_synthesizes_with_hearkens_engines() {
 #[test]
 fn home_assistant_hears_the_wake_word_with_hearkens_detector() {
     let dir = tempfile::tempdir().unwrap();
-    let (_daemon, config, address) = offering(dir.path(), r#""wake""#);
+    // With the recognizer on the same port: `detect` and `transcribe` say what audio is for.
+    let (_daemon, config, address) = offering(dir.path(), r#""asr", "wake""#);
 
     let info = wyoming_peer("describe", &address, &[]);
     let models = &info["info"]["wake"][0]["models"];
@@ -171,4 +172,9 @@ fn home_assistant_hears_the_wake_word_with_hearkens_detector() {
     eprintln!("cli {expected:?} ms\n16 kHz {heard}\n22050 Hz {resampled}\nno word {missed}\nother word {other}");
     assert_eq!(other["detections"].as_array().unwrap().len(), 0, "{other}");
     assert_eq!(other["not_detected"], true, "{other}");
+
+    // The same port transcribes once asked to.
+    let heard = wyoming_peer("transcribe", &address, &[wake]);
+    let expected = transcribe_cli(&config, &wake_wav);
+    assert_eq!(heard["text"], expected.as_str(), "{heard}");
 }
