@@ -37,7 +37,7 @@ pub struct Args {
     /// The longest delay the estimate considers
     #[arg(long, default_value_t = 300)]
     max_delay_ms: u32,
-    /// Seconds of convergence left out of the numbers
+    /// Seconds of convergence, from the first echo, left out of the numbers
     #[arg(long, default_value_t = 2.0)]
     skip_s: f64,
     /// One JSON object on stdout
