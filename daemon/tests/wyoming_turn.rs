@@ -9,6 +9,8 @@
 //!    middle of that turn, while hearken's answer waits for it: the local LLM answers.
 //! 3. HA pauses the satellite: the third wake word sends it nothing.
 //! 4. HA starts a turn itself (`supports_trigger`) and answers it.
+//!
+//! And with `[wyoming] turns = "local"`, HA connected hears of no turn: hearken answers.
 
 mod common;
 
@@ -146,4 +148,49 @@ fn home_assistant_answers_turns_and_hearken_answers_when_it_is_gone() {
     );
     played_at(&tone(550.0)[..20_000]);
     daemon.wait_for_log("Home Assistant starts a turn");
+}
+
+#[test]
+fn with_local_turns_home_assistant_hears_of_no_turn_and_hearken_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let address = format!("127.0.0.1:{}", free_port());
+    let input = conversation(&[
+        Part::Silence(6.0),
+        Part::Say("alexa_capital"),
+        Part::Silence(40.0),
+    ]);
+    let daemon = start_at(
+        dir.path(),
+        &input,
+        None,
+        &llm_url(),
+        "max_tokens = 32",
+        &format!("[wyoming]\nenabled = true\nlisten = \"{address}\"\nturns = \"local\"\n"),
+        &[],
+    );
+    daemon.wait_for_line(" and speaking on ");
+    daemon.wait_for_log("every turn is answered here");
+    // Connected through the question and the answer.
+    let heard = wyoming_peer("listen", &address, &["20"]);
+    let turn = daemon.wait_for_turn(Duration::from_secs(60), |t| t["turn"] == 1);
+    let reply = turn["reply"].as_str().unwrap();
+    assert!(!reply.is_empty() && reply != HA_REPLY, "{turn}");
+    assert_eq!(turn["error"], serde_json::Value::Null, "{turn}");
+    assert!(
+        turn["transcript"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("capital"),
+        "{turn}"
+    );
+    // HA was there before the wake word.
+    let log = daemon.log();
+    let connected = log.find(" connected").expect("HA connected");
+    let woke = log.find("wake word `alexa`").expect("the wake word");
+    assert!(connected < woke, "{log}");
+    let seen = heard["seen"].as_array().unwrap();
+    for kind in ["detection", "run-pipeline", "audio-start", "audio-chunk"] {
+        assert!(!seen.iter().any(|s| s == kind), "HA got {kind}: {heard}");
+    }
 }

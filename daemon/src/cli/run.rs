@@ -55,8 +55,12 @@ pub fn run(_args: Args, ctx: &Ctx) -> anyhow::Result<ExitCode> {
     let wyoming = runtime
         .block_on(wyoming::start(config, &pipe.handle()))
         .inspect_err(|e| notify::failed(e))?;
-    if let Some(link) = wyoming.link.clone() {
-        pipe.set_remote(link);
+    match wyoming.link.clone() {
+        Some(link) if config.wyoming.turns == wyoming::Turns::HomeAssistant => {
+            pipe.set_remote(link);
+        }
+        Some(_) => log::info!("wyoming: every turn is answered here ([wyoming] turns = \"local\")"),
+        None => {}
     }
     let board = hw::Hw::start(board_parts, &config.hw, &pipe.handle())?;
     let result = runtime.block_on(pipeline::run_on_devices(

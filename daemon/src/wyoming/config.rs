@@ -14,11 +14,25 @@ pub struct WyomingConfig {
     pub area: String,
     /// Advertise the satellite over mDNS (`_wyoming._tcp.local.`).
     pub zeroconf: bool,
+    /// Who answers the turns while Home Assistant is connected.
+    pub turns: Turns,
     /// hearken's own engines offered as Wyoming services on `services_listen`: any of
     /// "asr" (the recognizer of `[asr]`), "tts" (the voice of `[tts]`) and "wake"
     /// (openWakeWord with the words of `[wake]`).
     pub services: Vec<Service>,
     pub services_listen: String,
+}
+
+/// `[wyoming] turns`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Turns {
+    /// Each turn goes to Home Assistant's Assist pipeline while it is connected, and is
+    /// answered here while it is not.
+    HomeAssistant,
+    /// Every turn is answered here; Home Assistant still announces, rings its timers and
+    /// may use the engines offered as services.
+    Local,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +51,7 @@ impl Default for WyomingConfig {
             name: String::new(),
             area: String::new(),
             zeroconf: true,
+            turns: Turns::HomeAssistant,
             services: Vec::new(),
             services_listen: "0.0.0.0:10300".into(),
         }

@@ -14,7 +14,7 @@ pub mod zeroconf;
 use std::sync::Arc;
 
 pub use codec::{CodecError, Frame, Limits};
-pub use config::{Service, WyomingConfig};
+pub use config::{Service, Turns, WyomingConfig};
 pub use event::Event;
 
 use crate::config::Config;
